@@ -1,0 +1,3 @@
+module github.com/concord-health/concord
+
+go 1.26.8

@@ -134,10 +134,7 @@ func (r *Registry) Child(parentPath, jsonName string) (el *Element, typeCode str
 		if len(e.Types) == 1 {
 			return e, e.Types[0].Code, true
 		}
-		if len(e.Types) == 0 && e.ContentRef != "" {
-			return e, "", true
-		}
-		return e, "", true
+		return e, "", true // contentReference elements take their type from the referenced one
 	}
 	for _, e := range r.children[parentPath] {
 		if !e.Choice || !strings.HasPrefix(jsonName, e.Name) {
@@ -409,15 +406,15 @@ func (r *Registry) loadSearchParams() error {
 		if sp.ResourceType != "SearchParameter" {
 			continue
 		}
-		r.AddSearchParameter(sp.URL, sp.Code, sp.Type, sp.Expression, sp.Base, sp.Target, sp.Modifier, sp.Comparator, sp.MultipleOr == nil || *sp.MultipleOr, sp.Component)
+		r.addSearchParameter(sp.URL, sp.Code, sp.Type, sp.Expression, sp.Base, sp.Target, sp.Modifier, sp.Comparator, sp.MultipleOr == nil || *sp.MultipleOr, sp.Component)
 	}
 	return nil
 }
 
-// AddSearchParameter registers a search parameter for each of its base types. Parameters on
+// addSearchParameter registers a search parameter for each of its base types. Parameters on
 // Resource or DomainResource are copied onto every concrete resource type they cover. It is
 // used while loading, before the registry is shared.
-func (r *Registry) AddSearchParameter(url, code, typ, expression string, base, targets, modifiers, comparators []string, multipleOr bool, components []struct {
+func (r *Registry) addSearchParameter(url, code, typ, expression string, base, targets, modifiers, comparators []string, multipleOr bool, components []struct {
 	Definition string `json:"definition"`
 	Expression string `json:"expression"`
 }) {

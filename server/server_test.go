@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestServer(t *testing.T) {
-	srv := httptest.NewServer(newHandler(definitions.R4()))
+	srv := httptest.NewServer(New(definitions.R4()))
 	defer srv.Close()
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -23,7 +23,7 @@ func TestServer(t *testing.T) {
 		{"unknown element", "POST", "/fhir/Patient/$validate", `{"resourceType":"Patient","foo":1}`, 400},
 		{"type mismatch", "POST", "/fhir/Patient/$validate", `{"resourceType":"Observation"}`, 400},
 		{"unknown type", "POST", "/fhir/Foo/$validate", `{}`, 404},
-		{"too large", "POST", "/fhir/Patient/$validate", strings.Repeat(" ", maxBody+1), 413},
+		{"too large", "POST", "/fhir/Patient/$validate", strings.Repeat(" ", MaxBody+1), 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))

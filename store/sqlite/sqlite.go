@@ -1,0 +1,74 @@
+// Package sqlite is the embedded default backend: SQLite (pure Go, modernc.org/sqlite) in WAL
+// mode, one write connection and a pool of readers, behind the shared SQL store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/concord-health/concord/store/sqlstore"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect is SQLite's flavour of the shared schema.
+var dialect = sqlstore.Dialect{
+	Name:      "sqlite",
+	RIDColumn: "INTEGER PRIMARY KEY",
+	BlobType:  "BLOB",
+	RealType:  "REAL",
+	MaxParams: 32766,
+}
+
+// FileName is the database file inside the data directory.
+const FileName = "concord.db"
+
+// Open opens (creating if needed) the store in dir.
+func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	return OpenFile(ctx, filepath.Join(dir, FileName))
+}
+
+// OpenFile opens the store in one database file.
+func OpenFile(ctx context.Context, path string) (*sqlstore.DB, error) {
+	// synchronous=NORMAL in WAL mode loses at most the last commits on power failure, never
+	// consistency; busy_timeout covers checkpoints racing readers.
+	pragmas := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)",
+		"foreign_keys(OFF)", "cache_size(-65536)", "temp_store(MEMORY)"} {
+		pragmas.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + pragmas.Encode()
+	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	// One writer: SQLite serialises writes anyway, and one connection keeps the write path's
+	// statements prepared and its page cache warm.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	read, err := sql.Open("sqlite", dsn+"&mode=ro")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	read.SetConnMaxLifetime(0)
+	d := dialect
+	db, err := sqlstore.Open(ctx, write, read, &d)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
+}

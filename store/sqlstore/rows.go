@@ -1,0 +1,154 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"math"
+	"strings"
+
+	"github.com/concord-health/concord/search"
+)
+
+// tableRows accumulates the rows of one index table as a flat argument list.
+type tableRows struct {
+	table string
+	cols  []string
+	args  []any
+}
+
+// rowBuffer holds the index rows of a transaction's writes until they are flushed.
+type rowBuffer struct {
+	tables [9]tableRows
+	inited bool
+}
+
+func (b *rowBuffer) init() {
+	if b.inited {
+		return
+	}
+	b.inited = true
+	b.tables = [9]tableRows{
+		{table: "idx_string", cols: []string{"rid", "pid", "norm", "exact"}},
+		{table: "idx_token", cols: []string{"rid", "pid", "system", "code"}},
+		{table: "idx_date", cols: []string{"rid", "pid", "lo", "hi"}},
+		{table: "idx_number", cols: []string{"rid", "pid", "value", "lo", "hi"}},
+		{table: "idx_quantity", cols: []string{"rid", "pid", "system", "code", "unit", "value", "lo", "hi"}},
+		{table: "idx_reference", cols: []string{"rid", "pid", "target_type", "target_id", "url", "version"}},
+		{table: "idx_uri", cols: []string{"rid", "pid", "uri"}},
+		{table: "idx_composite", cols: []string{"rid", "pid", "s1", "c1", "lo1", "hi1", "s2", "c2", "lo2", "hi2", "s3", "c3", "lo3", "hi3"}},
+		{table: "compartment", cols: []string{"patient_id", "rid"}},
+	}
+}
+
+func (b *rowBuffer) reset() {
+	for i := range b.tables {
+		b.tables[i].args = b.tables[i].args[:0]
+	}
+}
+
+func (b *rowBuffer) empty() bool {
+	for i := range b.tables {
+		if len(b.tables[i].args) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// finite keeps ±Inf out of the database (not every backend stores them); the clamped value
+// still sorts beyond every real number.
+func finite(f float64) float64 {
+	switch {
+	case math.IsInf(f, 1):
+		return math.MaxFloat64
+	case math.IsInf(f, -1):
+		return -math.MaxFloat64
+	case math.IsNaN(f):
+		return 0
+	}
+	return f
+}
+
+func (b *rowBuffer) add(rid int64, ix *search.Index) {
+	b.init()
+	t := &b.tables
+	for _, r := range ix.Strings {
+		t[0].args = append(t[0].args, rid, r.Param, r.Norm, r.Exact)
+	}
+	for _, r := range ix.Tokens {
+		t[1].args = append(t[1].args, rid, r.Param, r.System, r.Code)
+	}
+	for _, r := range ix.Dates {
+		t[2].args = append(t[2].args, rid, r.Param, r.Lo, r.Hi)
+	}
+	for _, r := range ix.Numbers {
+		t[3].args = append(t[3].args, rid, r.Param, finite(r.Value), finite(r.Lo), finite(r.Hi))
+	}
+	for _, r := range ix.Quantities {
+		t[4].args = append(t[4].args, rid, r.Param, r.System, r.Code, r.Unit, finite(r.Value), finite(r.Lo), finite(r.Hi))
+	}
+	for _, r := range ix.References {
+		t[5].args = append(t[5].args, rid, r.Param, r.TargetType, r.TargetID, r.URL, r.Version)
+	}
+	for _, r := range ix.URIs {
+		t[6].args = append(t[6].args, rid, r.Param, r.URI)
+	}
+	for _, r := range ix.Composites {
+		var p [3]search.CompositePart
+		copy(p[:], r.Parts)
+		t[7].args = append(t[7].args, rid, r.Param,
+			p[0].System, p[0].Code, finite(p[0].Lo), finite(p[0].Hi),
+			p[1].System, p[1].Code, finite(p[1].Lo), finite(p[1].Hi),
+			p[2].System, p[2].Code, finite(p[2].Lo), finite(p[2].Hi))
+	}
+	for _, id := range ix.Patients {
+		t[8].args = append(t[8].args, id, rid)
+	}
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// flush writes the buffered rows in multi-row INSERTs of at most d.MaxParams parameters.
+func (b *rowBuffer) flush(ctx context.Context, ex execer, d *Dialect) error {
+	if !b.inited {
+		return nil
+	}
+	for i := range b.tables {
+		tr := &b.tables[i]
+		n := len(tr.cols)
+		per := d.MaxParams / n
+		if per > 500 {
+			per = 500
+		}
+		for start := 0; start < len(tr.args); start += per * n {
+			end := start + per*n
+			if end > len(tr.args) {
+				end = len(tr.args)
+			}
+			q := insertSQL(tr.table, tr.cols, (end-start)/n)
+			if _, err := ex.ExecContext(ctx, d.Rebind(q), tr.args[start:end]...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func insertSQL(table string, cols []string, rows int) string {
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO ")
+	sb.WriteString(table)
+	sb.WriteString(" (")
+	sb.WriteString(strings.Join(cols, ", "))
+	sb.WriteString(") VALUES ")
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(tuple)
+	}
+	return sb.String()
+}

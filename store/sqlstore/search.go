@@ -1,0 +1,324 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/search"
+	"github.com/concord-health/concord/store"
+)
+
+// DefaultCount is the page size when a search gives no _count.
+const DefaultCount = 50
+
+// builder accumulates one SQL statement and its arguments.
+type builder struct {
+	d    *Dialect
+	reg  *definitions.Registry
+	sb   strings.Builder
+	args []any
+	n    int // alias counter
+}
+
+func (b *builder) w(s ...string) {
+	for _, x := range s {
+		b.sb.WriteString(x)
+	}
+}
+
+func (b *builder) arg(v any) { b.args = append(b.args, v); b.sb.WriteByte('?') }
+
+func (b *builder) alias(prefix string) string {
+	b.n++
+	return prefix + strconv.Itoa(b.n)
+}
+
+// scope writes the conditions every match satisfies: live, of the searched type(s), in the
+// compartment, and every filter.
+func (b *builder) scope(q *search.Query, r string) error {
+	b.w(r, ".deleted = 0")
+	switch {
+	case q.Type != "":
+		b.w(" AND ", r, ".type = ")
+		b.arg(q.Type)
+	case len(q.Types) > 0:
+		b.w(" AND ", r, ".type IN (")
+		for i, t := range q.Types {
+			if i > 0 {
+				b.w(", ")
+			}
+			b.arg(t)
+		}
+		b.w(")")
+	}
+	if c := q.Compartment; c != nil {
+		b.w(" AND ", r, ".rid IN (SELECT rid FROM compartment WHERE patient_id = ")
+		b.arg(c.ID)
+		b.w(")")
+	}
+	for _, f := range q.Filters {
+		b.w(" AND ")
+		if err := b.filter(f, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compileMatch builds the id query used by conditional interactions.
+func compileMatch(d *Dialect, q *search.Query, limit int) (string, []any, error) {
+	b := &builder{d: d, reg: definitions.R4()}
+	b.w("SELECT r.id FROM resources r WHERE ")
+	if err := b.scope(q, "r"); err != nil {
+		return "", nil, err
+	}
+	b.w(" ORDER BY r.rid LIMIT " + strconv.Itoa(limit))
+	return d.Rebind(b.sb.String()), b.args, nil
+}
+
+type match struct {
+	rid int64
+	rec *store.Record
+}
+
+// Search implements store.Store. Without _sort, results are in insertion order and pages
+// are keyset ranges of rid ("a<rid>" after, "b<rid>" before); with _sort, pages are offsets
+// ("o<n>"), which stay correct because the sort keys end with rid.
+func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error) {
+	count := q.Count
+	if count <= 0 {
+		count = DefaultCount
+	}
+	res := &store.Result{Total: -1}
+	if q.Total != "none" || q.Summary == "count" {
+		b := &builder{d: db.d, reg: definitions.R4()}
+		b.w("SELECT COUNT(*) FROM resources r WHERE ")
+		if err := b.scope(q, "r"); err != nil {
+			return nil, err
+		}
+		if err := db.read.QueryRowContext(ctx, db.d.Rebind(b.sb.String()), b.args...).Scan(&res.Total); err != nil {
+			return nil, err
+		}
+	}
+	if q.Summary == "count" || q.Count == 0 && q.Summary == "count" {
+		return res, nil
+	}
+
+	b := &builder{d: db.d, reg: definitions.R4()}
+	b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body FROM resources r WHERE ")
+	if err := b.scope(q, "r"); err != nil {
+		return nil, err
+	}
+	var after, before, offset int64 = -1, -1, 0
+	if c := q.Cursor; c != "" {
+		n, err := strconv.ParseInt(c[min(1, len(c)):], 10, 64)
+		if err != nil || len(c) < 2 || !strings.ContainsRune("abo", rune(c[0])) || (c[0] == 'o') != (len(q.Sort) > 0) {
+			return nil, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+		}
+		switch c[0] {
+		case 'a':
+			after = n
+		case 'b':
+			before = n
+		case 'o':
+			offset = n
+		}
+	}
+	if len(q.Sort) > 0 {
+		b.w(" ORDER BY ")
+		for _, s := range q.Sort {
+			if err := b.sortKey(q, s, "r"); err != nil {
+				return nil, err
+			}
+			b.w(", ")
+		}
+		b.w("r.rid LIMIT ", strconv.Itoa(count+1), " OFFSET ", strconv.FormatInt(offset, 10))
+	} else if before >= 0 {
+		b.w(" AND r.rid < ")
+		b.arg(before)
+		b.w(" ORDER BY r.rid DESC LIMIT ", strconv.Itoa(count+1))
+	} else {
+		if after >= 0 {
+			b.w(" AND r.rid > ")
+			b.arg(after)
+		}
+		b.w(" ORDER BY r.rid LIMIT ", strconv.Itoa(count+1))
+	}
+	matches, err := db.queryRecords(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	more := len(matches) > count
+	if more {
+		matches = matches[:count]
+	}
+	if before >= 0 {
+		for i, j := 0, len(matches)-1; i < j; i, j = i+1, j-1 {
+			matches[i], matches[j] = matches[j], matches[i]
+		}
+	}
+	if len(q.Sort) > 0 {
+		if more {
+			res.Next = "o" + strconv.FormatInt(offset+int64(count), 10)
+		}
+		if offset > 0 {
+			res.Prev = "o" + strconv.FormatInt(max(0, offset-int64(count)), 10)
+		}
+	} else if len(matches) > 0 {
+		first, last := matches[0].rid, matches[len(matches)-1].rid
+		if more || before >= 0 {
+			res.Next = "a" + strconv.FormatInt(last, 10)
+		}
+		if after >= 0 || (before >= 0 && more) {
+			res.Prev = "b" + strconv.FormatInt(first, 10)
+		}
+	}
+	if res.Total < 0 && !more && offset == 0 && after < 0 && before < 0 {
+		res.Total = len(matches)
+	}
+	for _, m := range matches {
+		res.Matches = append(res.Matches, m.rec)
+	}
+	if len(q.Includes) > 0 && len(matches) > 0 {
+		inc, err := db.includes(ctx, q, matches)
+		if err != nil {
+			return nil, err
+		}
+		res.Included = inc
+	}
+	return res, nil
+}
+
+func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
+	rows, err := db.read.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []match
+	for rows.Next() {
+		m := match{rec: &store.Record{}}
+		var lu int64
+		if err := rows.Scan(&m.rid, &m.rec.Type, &m.rec.ID, &m.rec.Version, &lu, &m.rec.Body); err != nil {
+			return nil, err
+		}
+		m.rec.LastUpdated = micros(lu)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// maxIncludeDepth bounds :iterate so a reference cycle cannot loop forever.
+const maxIncludeDepth = 4
+
+// includes resolves _include and _revinclude over the page's matches (and, with :iterate,
+// over what they include), never returning a match twice.
+func (db *DB) includes(ctx context.Context, q *search.Query, matches []match) ([]*store.Record, error) {
+	reg := definitions.R4()
+	seen := map[int64]bool{}
+	for _, m := range matches {
+		seen[m.rid] = true
+	}
+	var out []*store.Record
+	frontier := matches
+	for depth := 0; depth < maxIncludeDepth && len(frontier) > 0; depth++ {
+		var next []match
+		for _, inc := range q.Includes {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			var pids []any
+			for _, p := range includeParams(reg, inc) {
+				pids = append(pids, search.ParamID(inc.SourceType, p))
+			}
+			if len(pids) == 0 {
+				continue
+			}
+			b := &builder{d: db.d, reg: reg}
+			if !inc.Reverse {
+				var rids []any
+				for _, m := range frontier {
+					if m.rec.Type == inc.SourceType {
+						rids = append(rids, m.rid)
+					}
+				}
+				if len(rids) == 0 {
+					continue
+				}
+				b.w("SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body FROM idx_reference x JOIN resources t ON t.type = x.target_type AND t.id = x.target_id WHERE t.deleted = 0 AND x.rid IN (")
+				b.list(rids)
+				b.w(") AND x.pid IN (")
+				b.list(pids)
+				b.w(")")
+				if inc.TargetType != "" {
+					b.w(" AND x.target_type = ")
+					b.arg(inc.TargetType)
+				}
+			} else {
+				var ids []any
+				var types = map[string]bool{}
+				for _, m := range frontier {
+					if inc.TargetType == "" || inc.TargetType == m.rec.Type {
+						ids = append(ids, m.rec.ID)
+						types[m.rec.Type] = true
+					}
+				}
+				if len(ids) == 0 {
+					continue
+				}
+				b.w("SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body FROM idx_reference x JOIN resources t ON t.rid = x.rid WHERE t.deleted = 0 AND t.type = ")
+				b.arg(inc.SourceType)
+				b.w(" AND x.target_id IN (")
+				b.list(ids)
+				b.w(") AND x.pid IN (")
+				b.list(pids)
+				b.w(") AND x.target_type IN (")
+				var tl []any
+				for t := range types {
+					tl = append(tl, t)
+				}
+				b.list(tl)
+				b.w(")")
+			}
+			found, err := db.queryRecords(ctx, b)
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range found {
+				if !seen[m.rid] {
+					seen[m.rid] = true
+					out = append(out, m.rec)
+					next = append(next, m)
+				}
+			}
+		}
+		frontier = next
+	}
+	return out, nil
+}
+
+func (b *builder) list(vs []any) {
+	for i, v := range vs {
+		if i > 0 {
+			b.w(", ")
+		}
+		b.arg(v)
+	}
+}
+
+// includeParams lists the reference parameters an include names ("*" = all of them).
+func includeParams(reg *definitions.Registry, inc search.Include) []string {
+	if inc.Param != "*" {
+		return []string{inc.Param}
+	}
+	var out []string
+	for code, p := range reg.SearchParams(inc.SourceType) {
+		if p.Type == "reference" {
+			out = append(out, code)
+		}
+	}
+	return out
+}

@@ -67,7 +67,7 @@ type HistoryRequest struct {
 	Type, ID string
 	// Since keeps versions updated at or after it; At the versions current at that instant.
 	Since, At time.Time
-	Count int
+	Count     int
 	// Cursor continues from a previous page (HistoryPage.Next).
 	Cursor string
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
 )

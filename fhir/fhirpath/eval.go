@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/concord-health/concord/fhir"
@@ -20,15 +21,23 @@ type evaluator struct {
 	total                           []*fhir.Node
 	now                             time.Time
 	depth                           int
+	focusBuf                        [1]*fhir.Node
 }
 
 const maxDepth = 512
 
+// Evaluators are pooled: one is needed per evaluation, and search indexing evaluates dozens
+// of expressions per resource.
+var evaluators = sync.Pool{New: func() any { return new(evaluator) }}
+
+var emptyEnv = &Env{}
+
 func newEvaluator(focus *fhir.Node, env *Env) *evaluator {
 	if env == nil {
-		env = &Env{}
+		env = emptyEnv
 	}
-	ev := &evaluator{env: env, reg: definitions.R4(), focus: focus, resource: env.Resource,
+	ev := evaluators.Get().(*evaluator)
+	*ev = evaluator{env: env, reg: definitions.R4(), focus: focus, resource: env.Resource,
 		rootResource: env.RootResource, context: env.Context, index: -1}
 	if ev.resource == nil {
 		ev.resource = focus
@@ -40,6 +49,12 @@ func newEvaluator(focus *fhir.Node, env *Env) *evaluator {
 		ev.context = focus
 	}
 	return ev
+}
+
+// release returns an evaluator to the pool without keeping the trees it saw alive.
+func (ev *evaluator) release() {
+	*ev = evaluator{}
+	evaluators.Put(ev)
 }
 
 func (ev *evaluator) eval(n *ast, this []*fhir.Node) ([]*fhir.Node, error) {

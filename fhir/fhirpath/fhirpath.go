@@ -125,10 +125,16 @@ func (e *Expr) EvaluateWith(focus *fhir.Node, env *Env) (out []*fhir.Node, err e
 		if r := recover(); r != nil {
 			out, err = nil, errf("internal error evaluating %q: %v", e.src, r)
 		}
+		ev.release()
 	}()
 	var this []*fhir.Node
 	if focus != nil {
-		this = []*fhir.Node{focus}
+		ev.focusBuf[0] = focus
+		this = ev.focusBuf[:]
 	}
-	return ev.eval(e.root, this)
+	out, err = ev.eval(e.root, this)
+	if len(out) > 0 && &out[0] == &ev.focusBuf[0] {
+		out = []*fhir.Node{focus} // the buffer goes back to the pool with the evaluator
+	}
+	return out, err
 }

@@ -1,58 +1,168 @@
-// Package server is Concord's HTTP layer: FHIR REST routes, content negotiation and
-// OperationOutcome errors.
+// Package server is Concord's HTTP layer: FHIR REST routes, content negotiation, HTTP
+// headers (ETag, Last-Modified, Location, conditional requests, Prefer) and OperationOutcome
+// errors. The interactions themselves are carried out by package interaction.
 package server
 
 import (
 	"errors"
 	"io"
+	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/interaction"
 )
 
-// MaxBody is the largest request body accepted, in bytes.
-const MaxBody = 16 << 20
+// DefaultMaxBody is the default limit on request bodies, in bytes.
+const DefaultMaxBody = 16 << 20
+
+// Options configure the HTTP layer.
+type Options struct {
+	// MaxBody bounds request bodies (413 beyond it); 0 means DefaultMaxBody.
+	MaxBody int64
+	Logger  *slog.Logger
+}
+
+type server struct {
+	svc          *interaction.Service
+	reg          *definitions.Registry
+	maxBody      int64
+	capabilities []byte
+	log          *slog.Logger
+}
 
 // New returns the HTTP handler serving the FHIR API under /fhir.
-func New(reg *definitions.Registry) http.Handler {
-	// The CapabilityStatement depends only on the definitions: build it once.
-	capabilities := capabilityStatement(reg, time.Now())
+func New(svc *interaction.Service, reg *definitions.Registry, opts Options) http.Handler {
+	s := &server{svc: svc, reg: reg, maxBody: opts.MaxBody, log: opts.Logger}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBody
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	// The CapabilityStatement depends only on what the code supports: build it once.
+	s.capabilities = capabilityStatement(reg, time.Now())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/metadata", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, capabilities)
+		writeJSON(w, 200, s.capabilities)
 	})
-	// $validate runs the structural checks every write will pass through.
-	mux.HandleFunc("POST /fhir/{type}/$validate", func(w http.ResponseWriter, r *http.Request) {
-		typ := r.PathValue("type")
-		if !reg.IsResource(typ) {
-			writeOutcome(w, fhir.Errorf(404, fhir.IssueNotSupported, "unknown resource type %q", typ))
+	mux.HandleFunc("/fhir/", s.fhir)
+	mux.HandleFunc("/fhir", s.fhir)
+	return mux
+}
+
+// fhir adapts one HTTP request to an interaction and writes its response.
+func (s *server) fhir(w http.ResponseWriter, r *http.Request) {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	switch method {
+	case "GET", "POST", "PUT", "PATCH", "DELETE":
+	default:
+		writeOutcome(w, fhir.Errorf(405, fhir.IssueNotSupported, "method %s is not supported", r.Method))
+		return
+	}
+	req := &interaction.Request{
+		Method:      method,
+		Path:        strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/fhir"), "/"),
+		Query:       r.URL.Query(),
+		ContentType: r.Header.Get("Content-Type"),
+		IfMatch:     r.Header.Get("If-Match"),
+		IfNoneMatch: r.Header.Get("If-None-Match"),
+		IfNoneExist: r.Header.Get("If-None-Exist"),
+		Prefer:      interaction.ParsePrefer(strings.Join(r.Header.Values("Prefer"), ",")),
+		Base:        baseURL(r),
+	}
+	if v := r.Header.Get("If-Modified-Since"); v != "" {
+		t, err := http.ParseTime(v)
+		if err != nil {
+			writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "invalid If-Modified-Since %q", v))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		req.IfModifiedSince = t
+	}
+	if h := req.Prefer.Handling; h != "" && h != "strict" && h != "lenient" {
+		writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "Prefer: handling must be strict or lenient, not %q", h))
+		return
+	}
+	if method == "POST" || method == "PUT" || method == "PATCH" {
+		if e := checkContentType(method, req.Path, req.ContentType); e != nil {
+			writeOutcome(w, e)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeOutcome(w, fhir.Errorf(413, fhir.IssueTooLong, "request body larger than %d bytes", MaxBody))
+			writeOutcome(w, fhir.Errorf(413, fhir.IssueTooLong, "request body larger than %d bytes", s.maxBody))
 			return
 		}
 		if err != nil {
 			writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "reading request body: %v", err))
 			return
 		}
-		res, err := fhir.Parse(body)
-		if err != nil {
-			writeOutcome(w, fhir.AsError(err))
-			return
+		req.Body = body
+	}
+	resp := s.svc.Do(r.Context(), req)
+	if resp.Status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", resp.Err)
+	}
+	h := w.Header()
+	if et := resp.ETag(); et != "" {
+		h.Set("ETag", et)
+	}
+	if !resp.LastModified.IsZero() {
+		h.Set("Last-Modified", resp.LastModified.UTC().Format(http.TimeFormat))
+	}
+	if resp.Location != "" {
+		h.Set("Location", req.Base+"/"+resp.Location)
+		if resp.Status == 201 {
+			h.Set("Content-Location", req.Base+"/"+resp.Location)
 		}
-		if res.Type != typ {
-			writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "resourceType %s does not match %s", res.Type, typ))
-			return
+	}
+	if resp.Body == nil || resp.Status == 204 || resp.Status == 304 || r.Method == http.MethodHead {
+		if resp.Body != nil && r.Method == http.MethodHead {
+			h.Set("Content-Type", "application/fhir+json; charset=utf-8")
 		}
-		writeJSON(w, 200, fhir.OperationOutcome())
-	})
-	return mux
+		w.WriteHeader(resp.Status)
+		return
+	}
+	writeJSON(w, resp.Status, resp.Body)
+}
+
+// checkContentType enforces the media types each write accepts (415 otherwise).
+func checkContentType(method, path, ct string) *fhir.Error {
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return fhir.Errorf(415, fhir.IssueNotSupported, "missing or invalid Content-Type %q", ct)
+	}
+	json := mt == "application/fhir+json" || mt == "application/json"
+	switch {
+	case method == "POST" && strings.HasSuffix(path, "_search"):
+		if mt == "application/x-www-form-urlencoded" {
+			return nil
+		}
+	case method == "PATCH":
+		if json || mt == "application/json-patch+json" {
+			return nil
+		}
+	case json:
+		return nil
+	}
+	return fhir.Errorf(415, fhir.IssueNotSupported, "Content-Type %s is not supported here; use application/fhir+json", mt)
+}
+
+// baseURL is the FHIR base as the client addressed it.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/fhir"
 }
 
 func writeOutcome(w http.ResponseWriter, e *fhir.Error) {
@@ -63,17 +173,4 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(body)
-}
-
-func capabilityStatement(reg *definitions.Registry, built time.Time) []byte {
-	var b strings.Builder
-	b.WriteString(`{"resourceType":"CapabilityStatement","status":"active","date":"` + built.UTC().Format("2006-01-02") + `","kind":"instance","fhirVersion":"` + definitions.FHIRVersion + `","format":["json"],"software":{"name":"Concord"},"rest":[{"mode":"server","resource":[`)
-	for i, t := range reg.ResourceTypes() {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"type":"` + t + `","operation":[{"name":"validate","definition":"http://hl7.org/fhir/OperationDefinition/Resource-validate"}]}`)
-	}
-	b.WriteString(`]}]}`)
-	return []byte(b.String())
 }

@@ -1,18 +1,40 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/interaction"
+	"github.com/concord-health/concord/search"
+	"github.com/concord-health/concord/store/sqlite"
 )
 
-func TestServer(t *testing.T) {
-	srv := httptest.NewServer(New(definitions.R4()))
-	defer srv.Close()
+// newTestServer starts Concord over a fresh SQLite store on a real HTTP listener.
+func newTestServer(t testing.TB, opts Options) *httptest.Server {
+	t.Helper()
+	reg := definitions.R4()
+	st, err := sqlite.OpenFile(context.Background(), filepath.Join(t.TempDir(), "concord.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ix, err := search.NewExtractor(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(interaction.New(st, reg, ix), reg, opts))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestValidateAndMetadata(t *testing.T) {
+	srv := newTestServer(t, Options{MaxBody: 1 << 20})
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int
@@ -23,10 +45,11 @@ func TestServer(t *testing.T) {
 		{"unknown element", "POST", "/fhir/Patient/$validate", `{"resourceType":"Patient","foo":1}`, 400},
 		{"type mismatch", "POST", "/fhir/Patient/$validate", `{"resourceType":"Observation"}`, 400},
 		{"unknown type", "POST", "/fhir/Foo/$validate", `{}`, 404},
-		{"too large", "POST", "/fhir/Patient/$validate", strings.Repeat(" ", MaxBody+1), 413},
+		{"too large", "POST", "/fhir/Patient/$validate", strings.Repeat(" ", 1<<20+1), 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/fhir+json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

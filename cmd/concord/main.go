@@ -3,35 +3,46 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/concord-health/concord/fhir/definitions"
-	"github.com/concord-health/concord/server"
+	"github.com/concord-health/concord/interaction"
+	"github.com/concord-health/concord/search"
+	"github.com/concord-health/concord/store"
+	"github.com/concord-health/concord/store/postgres"
+	"github.com/concord-health/concord/store/sqlite"
 )
+
+const usage = `usage:
+  concord serve  [--addr 127.0.0.1:8080] [--data DIR | --database postgres://…] [--max-body BYTES]
+  concord import [--data DIR | --database postgres://…] FILE|DIR…
+
+Every flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: concord serve [--addr 127.0.0.1:8080] [--data DIR]")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
+	var err error
 	switch os.Args[1] {
 	case "serve":
-		if err := serve(os.Args[2:]); err != nil {
-			slog.Error("serve", "err", err)
-			os.Exit(1)
-		}
+		err = serve(os.Args[2:])
+	case "import":
+		err = importCmd(os.Args[2:])
+	case "help", "-h", "--help":
+		fmt.Println(usage)
+		return
 	default:
-		fmt.Fprintf(os.Stderr, "concord: unknown command %q\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "concord: unknown command %q\n%s\n", os.Args[1], usage)
 		os.Exit(2)
+	}
+	if err != nil {
+		slog.Error(os.Args[1], "err", err)
+		os.Exit(1)
 	}
 }
 
@@ -43,27 +54,24 @@ func envDefault(name, def string) string {
 	return def
 }
 
-func serve(args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	addr := fs.String("addr", envDefault("addr", "127.0.0.1:8080"), "listen address (CONCORD_ADDR)")
-	data := fs.String("data", envDefault("data", "./data"), "data directory (CONCORD_DATA)")
-	fs.Parse(args)
-	if err := os.MkdirAll(*data, 0o750); err != nil {
-		return err
+// openStore opens PostgreSQL when database is a postgres:// URL, else SQLite (in the database
+// file when given, in the data directory otherwise).
+func openStore(ctx context.Context, data, database string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://"):
+		return postgres.Open(ctx, database)
+	case database != "":
+		return sqlite.OpenFile(ctx, database)
 	}
+	return sqlite.Open(ctx, data)
+}
+
+// newService wires the store to the interaction layer with the official definitions.
+func newService(st store.Store) (*interaction.Service, error) {
 	reg := definitions.R4()
-	srv := &http.Server{Addr: *addr, Handler: server.New(reg), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	slog.Info("concord listening", "base", "http://"+*addr+"/fhir")
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	ix, err := search.NewExtractor(reg)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return interaction.New(st, reg, ix), nil
 }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net/http"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/server"
+)
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", envDefault("addr", "127.0.0.1:8080"), "listen address (CONCORD_ADDR)")
+	data := fs.String("data", envDefault("data", "./data"), "data directory for the embedded SQLite store (CONCORD_DATA)")
+	database := fs.String("database", envDefault("database", ""), "postgres://… URL to use PostgreSQL instead (CONCORD_DATABASE)")
+	maxBodyDefault, _ := strconv.ParseInt(envDefault("max-body", strconv.Itoa(server.DefaultMaxBody)), 10, 64)
+	maxBody := fs.Int64("max-body", maxBodyDefault, "largest request body in bytes (CONCORD_MAX_BODY)")
+	fs.Parse(args)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	st, err := openStore(ctx, *data, *database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := newService(st)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: *addr, Handler: server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody}),
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	backend := "sqlite:" + *data
+	if *database != "" {
+		backend = "database"
+	}
+	slog.Info("concord listening", "base", "http://"+*addr+"/fhir", "store", backend)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -591,7 +591,6 @@ func applyPatch(body []byte, sub *Request) (*fhir.Resource, error) {
 	return res, nil
 }
 
-
 // stringValue returns a primitive node's string value.
 func stringValue(n *fhir.Node) (string, bool) {
 	if n == nil {

@@ -433,6 +433,8 @@ func (b *bundleWriter) finish() []byte {
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false) // URLs keep their & and < readable
+	enc.Encode(s)
+	b.Truncate(b.Len() - 1) // Encode's newline
 }

@@ -230,18 +230,21 @@ func (db *DB) includes(ctx context.Context, q *search.Query, matches []match) ([
 			if depth > 0 && !inc.Iterate {
 				continue
 			}
+			// SourceType "*" (forward only) follows every reference of every match, as
+			// $everything does.
+			all := inc.SourceType == "*" && !inc.Reverse
 			var pids []any
 			for _, p := range includeParams(reg, inc) {
 				pids = append(pids, search.ParamID(inc.SourceType, p))
 			}
-			if len(pids) == 0 {
+			if len(pids) == 0 && !all {
 				continue
 			}
 			b := &builder{d: db.d, reg: reg}
 			if !inc.Reverse {
 				var rids []any
 				for _, m := range frontier {
-					if m.rec.Type == inc.SourceType {
+					if all || m.rec.Type == inc.SourceType {
 						rids = append(rids, m.rid)
 					}
 				}
@@ -250,9 +253,12 @@ func (db *DB) includes(ctx context.Context, q *search.Query, matches []match) ([
 				}
 				b.w("SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body FROM idx_reference x JOIN resources t ON t.type = x.target_type AND t.id = x.target_id WHERE t.deleted = 0 AND x.rid IN (")
 				b.list(rids)
-				b.w(") AND x.pid IN (")
-				b.list(pids)
 				b.w(")")
+				if !all {
+					b.w(" AND x.pid IN (")
+					b.list(pids)
+					b.w(")")
+				}
 				if inc.TargetType != "" {
 					b.w(" AND x.target_type = ")
 					b.arg(inc.TargetType)

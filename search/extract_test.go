@@ -495,3 +495,27 @@ func BenchmarkExtract(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
 }
+
+// TestExtractConcurrent shares one Extractor between goroutines (run with -race).
+func TestExtractConcurrent(t *testing.T) {
+	x := extractor(t)
+	resources := officialExamples(t)
+	want := make([]string, len(resources))
+	for i, res := range resources {
+		want[i] = jsonOf(x.Extract(res))
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, res := range resources {
+				if got := jsonOf(x.Extract(res)); got != want[i] {
+					t.Errorf("%s/%s: concurrent extraction differs", res.Type, res.ID)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

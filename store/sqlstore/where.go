@@ -2,19 +2,52 @@ package sqlstore
 
 import (
 	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
 
+	"github.com/concord-health/concord/fhir/definitions"
 	"github.com/concord-health/concord/search"
 )
 
+// Every condition below selects rids (or ids) from an index table through an index whose
+// leading columns are the parameter id and the value, so the database starts from the few
+// rows that match rather than from every resource of the type. Several values of one
+// parameter are a UNION ALL of such selects, which both SQLite and PostgreSQL plan as
+// separate index lookups (an OR inside one select they may not).
+//
+// String prefixes are byte ranges (norm >= p AND norm < successor(p)) rather than LIKE, which
+// SQLite cannot run on an index when the pattern is a parameter. The ranges assume a binary
+// (code point) collation of the text columns: SQLite's default, and "C" on PostgreSQL.
+
 // filter writes the SQL condition for one search filter over the resources row alias r.
 func (b *builder) filter(f *search.Filter, r string) error {
+	return b.cond(f, r, nil)
+}
+
+// cond writes f's condition on alias r. types are the resource types r may be when
+// f.ResourceType is "" (a system search, or a chain whose reference has several target
+// types); nil means every type.
+func (b *builder) cond(f *search.Filter, r string, types []string) error {
+	if f.Has != nil {
+		return b.has(f, r)
+	}
 	if f.Param == nil {
 		return fmt.Errorf("filter without parameter")
 	}
-	pid := search.ParamID(f.ResourceType, f.Param.Code)
-	switch {
-	case f.Param.Code == "_id":
-		b.w(r, ".id IN (")
+	types = b.typesOf(f, types)
+	if f.Chain != nil {
+		return b.chain(f, r, types)
+	}
+	switch f.Param.Code {
+	case "_id":
+		b.w(r, ".id ")
+		if f.Modifier == "not" {
+			b.w("NOT ")
+		}
+		b.w("IN (")
 		for i, v := range f.Values {
 			if i > 0 {
 				b.w(", ")
@@ -23,68 +56,626 @@ func (b *builder) filter(f *search.Filter, r string) error {
 		}
 		b.w(")")
 		return nil
-	case f.Param.Type == "token":
+	case "_lastUpdated":
 		b.w("(")
 		for i, v := range f.Values {
 			if i > 0 {
 				b.w(" OR ")
 			}
-			b.w(r, ".rid IN (SELECT rid FROM idx_token WHERE pid = ")
-			b.arg(pid)
-			b.w(" AND code = ")
-			b.arg(v.Code)
-			if v.HasSystem {
-				b.w(" AND system = ")
-				b.arg(v.System)
-			}
-			b.w(")")
-		}
-		b.w(")")
-		return nil
-	case f.Param.Type == "reference":
-		b.w("(")
-		for i, v := range f.Values {
-			if i > 0 {
-				b.w(" OR ")
-			}
-			b.w(r, ".rid IN (SELECT rid FROM idx_reference WHERE target_id = ")
-			b.arg(v.RefID)
-			b.w(" AND pid = ")
-			b.arg(pid)
-			if v.RefType != "" {
-				b.w(" AND target_type = ")
-				b.arg(v.RefType)
-			}
+			b.w("(")
+			b.dateCond(r+".last_updated", r+".last_updated", v)
 			b.w(")")
 		}
 		b.w(")")
 		return nil
 	}
-	return fmt.Errorf("search parameter type %s not supported", f.Param.Type)
+	pids := b.pids(types, f.Param.Code, search.ParamID)
+	if f.Modifier == "missing" {
+		return b.missing(f, r, pids)
+	}
+	not := false
+	var one func(v search.Value) error
+	switch f.Param.Type {
+	case "string":
+		one = func(v search.Value) error { b.stringSelect(pids, f.Modifier, v.Raw); return nil }
+	case "token":
+		if f.Modifier == "text" {
+			tp := b.pids(types, f.Param.Code, search.TextParamID)
+			one = func(v search.Value) error { b.stringSelect(tp, "", v.Raw); return nil }
+			break
+		}
+		not = f.Modifier == "not"
+		one = func(v search.Value) error { b.tokenSelect(pids, v); return nil }
+	case "reference":
+		if f.Modifier == "identifier" {
+			ip := b.pids(types, f.Param.Code, search.IdentifierParamID)
+			one = func(v search.Value) error { b.tokenSelect(ip, v); return nil }
+			break
+		}
+		one = func(v search.Value) error { b.referenceSelect(pids, v); return nil }
+	case "date":
+		one = func(v search.Value) error {
+			b.w("SELECT rid FROM idx_date WHERE ")
+			b.pidCond("pid", pids)
+			b.w(" AND ")
+			b.dateCond("lo", "hi", v)
+			return nil
+		}
+	case "number", "quantity":
+		table := "idx_number"
+		if f.Param.Type == "quantity" {
+			table = "idx_quantity"
+		}
+		one = func(v search.Value) error {
+			b.w("SELECT rid FROM ", table, " WHERE ")
+			b.pidCond("pid", pids)
+			b.w(" AND ")
+			b.numberCond("value", "lo", "hi", v)
+			if table == "idx_quantity" {
+				b.unitCond("system", "code", "unit", v)
+			}
+			return nil
+		}
+	case "uri":
+		one = func(v search.Value) error { b.uriSelect(pids, f.Modifier, v.Raw); return nil }
+	case "composite":
+		one = func(v search.Value) error { return b.compositeSelect(f, types, pids, v) }
+	default:
+		return fmt.Errorf("search parameter type %s not supported", f.Param.Type)
+	}
+	if len(f.Values) == 0 {
+		return fmt.Errorf("search parameter %s without a value", f.Param.Code)
+	}
+	b.w(r, ".rid ")
+	if not {
+		b.w("NOT ")
+	}
+	b.w("IN (")
+	for i, v := range f.Values {
+		if i > 0 {
+			b.w(" UNION ALL ")
+		}
+		if err := one(v); err != nil {
+			return err
+		}
+	}
+	b.w(")")
+	return nil
 }
 
-// sortKey writes the ORDER BY expression for one sort key.
+// typesOf narrows the candidate types to those f's parameter applies to.
+func (b *builder) typesOf(f *search.Filter, types []string) []string {
+	if f.ResourceType != "" {
+		return []string{f.ResourceType}
+	}
+	if types == nil {
+		types = b.reg.ResourceTypes()
+	}
+	var out []string
+	for _, t := range types {
+		if b.reg.SearchParam(t, f.Param.Code) != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// pids lists the parameter ids of code on each type (index rows carry the type's own id).
+func (b *builder) pids(types []string, code string, id func(string, string) int64) []any {
+	out := make([]any, 0, len(types))
+	for _, t := range types {
+		out = append(out, id(t, code))
+	}
+	return out
+}
+
+func (b *builder) pidCond(col string, pids []any) {
+	if len(pids) == 1 {
+		b.w(col, " = ")
+		b.arg(pids[0])
+		return
+	}
+	if len(pids) == 0 {
+		b.w("1 = 0")
+		return
+	}
+	b.w(col, " IN (")
+	b.list(pids)
+	b.w(")")
+}
+
+// missing: the reverse tests run per candidate on the (rid, pid) index, since a table's
+// rows for one parameter may be most of the table.
+func (b *builder) missing(f *search.Filter, r string, pids []any) error {
+	table := map[string]string{"string": "idx_string", "token": "idx_token", "reference": "idx_reference",
+		"date": "idx_date", "number": "idx_number", "quantity": "idx_quantity", "uri": "idx_uri",
+		"composite": "idx_composite"}[f.Param.Type]
+	if table == "" {
+		return fmt.Errorf("search parameter type %s not supported", f.Param.Type)
+	}
+	if len(f.Values) == 0 {
+		return fmt.Errorf(":missing without a value")
+	}
+	x := b.alias("m")
+	if f.Values[0].Missing {
+		b.w("NOT ")
+	}
+	b.w("EXISTS (SELECT 1 FROM ", table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")
+	b.pidCond(x+".pid", pids)
+	b.w(")")
+	return nil
+}
+
+// prefixRange writes col's starts-with test on a normalized value.
+func (b *builder) prefixRange(col, p string) {
+	if p == "" {
+		b.w("1 = 1")
+		return
+	}
+	b.w(col, " >= ")
+	b.arg(p)
+	if s, ok := successor(p); ok {
+		b.w(" AND ", col, " < ")
+		b.arg(s)
+	}
+}
+
+// successor returns the least string greater than every string that starts with p, in code
+// point order; ok is false when there is none (p is all U+10FFFF).
+func successor(p string) (string, bool) {
+	rs := []rune(p)
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i] + 1
+		if r >= 0xD800 && r <= 0xDFFF {
+			r = 0xE000 // surrogates cannot be encoded
+		}
+		if r <= utf8.MaxRune {
+			rs[i] = r
+			return string(rs[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func (b *builder) stringSelect(pids []any, mod, raw string) {
+	norm := search.NormalizeString(raw)
+	b.w("SELECT rid FROM idx_string WHERE ")
+	b.pidCond("pid", pids)
+	b.w(" AND ")
+	switch mod {
+	case "exact":
+		// Equal values have equal normal forms, so the norm test puts the index to work.
+		b.w("norm = ")
+		b.arg(norm)
+		b.w(" AND exact = ")
+		b.arg(raw)
+	case "contains":
+		b.w(`norm LIKE `)
+		b.arg("%" + likeEscape(norm) + "%")
+		b.w(` ESCAPE '\'`)
+	default:
+		b.prefixRange("norm", norm)
+	}
+}
+
+func (b *builder) tokenSelect(pids []any, v search.Value) {
+	b.w("SELECT rid FROM idx_token WHERE ")
+	b.pidCond("pid", pids)
+	if v.Code != "" {
+		b.w(" AND code = ")
+		b.arg(v.Code)
+	}
+	if v.HasSystem {
+		b.w(" AND system = ")
+		b.arg(v.System)
+	}
+}
+
+func (b *builder) referenceSelect(pids []any, v search.Value) {
+	if v.RefID != "" {
+		b.w("SELECT rid FROM idx_reference WHERE target_id = ")
+		b.arg(v.RefID)
+		b.w(" AND ")
+		b.pidCond("pid", pids)
+		if v.RefType != "" {
+			b.w(" AND target_type = ")
+			b.arg(v.RefType)
+		}
+	}
+	if v.URL != "" {
+		// The store does not know its own base URL, so an absolute reference matches both
+		// the literal reference it names and references written as that URL.
+		if v.RefID != "" {
+			b.w(" UNION ALL ")
+		}
+		b.w("SELECT rid FROM idx_reference WHERE url = ")
+		b.arg(v.URL)
+		b.w(" AND ")
+		b.pidCond("pid", pids)
+		if v.Code != "" {
+			b.w(" AND version = ")
+			b.arg(v.Code)
+		}
+	}
+	if v.RefID == "" && v.URL == "" {
+		b.w("SELECT rid FROM idx_reference WHERE 1 = 0")
+	}
+}
+
+func (b *builder) uriSelect(pids []any, mod, u string) {
+	b.w("SELECT rid FROM idx_uri WHERE ")
+	b.pidCond("pid", pids)
+	switch mod {
+	case "above":
+		// Every ancestor of u is one of its prefixes ending before a '/', so the test is an
+		// IN list on the (pid, uri) index.
+		var ps []any
+		for i := len(u); i > 0; i = strings.LastIndexByte(u[:i], '/') {
+			if p := u[:i]; !strings.HasSuffix(p, ":/") && !strings.HasSuffix(p, ":") {
+				ps = append(ps, p)
+			}
+		}
+		b.w(" AND uri IN (")
+		b.list(ps)
+		b.w(")")
+	case "below":
+		base := strings.TrimSuffix(u, "/")
+		b.w(" AND (uri = ")
+		b.arg(base)
+		b.w(" OR (uri >= ")
+		b.arg(base + "/")
+		b.w(" AND uri < ")
+		b.arg(base + "0") // '0' follows '/'
+		b.w("))")
+	default:
+		b.w(" AND uri = ")
+		b.arg(u)
+	}
+}
+
+// dateCond compares a row's [lo, hi] (inclusive microseconds) with the value's range, as the
+// specification's prefix table defines. Conditions on lo come first and are bounded where
+// the semantics allow, so the (pid, lo) index narrows the scan.
+func (b *builder) dateCond(lo, hi string, v search.Value) {
+	vlo, vhi := v.DateLo, v.DateHi
+	switch v.Prefix {
+	case "", "eq":
+		b.w(lo, " >= ")
+		b.arg(vlo)
+		b.w(" AND ", lo, " <= ")
+		b.arg(vhi)
+		b.w(" AND ", hi, " <= ")
+		b.arg(vhi)
+	case "ne":
+		b.w("(", lo, " < ")
+		b.arg(vlo)
+		b.w(" OR ", hi, " > ")
+		b.arg(vhi)
+		b.w(")")
+	case "gt":
+		b.w(hi, " > ")
+		b.arg(vhi)
+	case "lt":
+		b.w(lo, " < ")
+		b.arg(vlo)
+	case "ge":
+		b.w("(", hi, " > ")
+		b.arg(vhi)
+		b.w(" OR (", lo, " >= ")
+		b.arg(vlo)
+		b.w(" AND ", hi, " <= ")
+		b.arg(vhi)
+		b.w("))")
+	case "le":
+		b.w("(", lo, " < ")
+		b.arg(vlo)
+		b.w(" OR (", lo, " >= ")
+		b.arg(vlo)
+		b.w(" AND ", hi, " <= ")
+		b.arg(vhi)
+		b.w("))")
+	case "sa":
+		b.w(lo, " > ")
+		b.arg(vhi)
+	case "eb":
+		b.w(lo, " < ")
+		b.arg(vlo)
+		b.w(" AND ", hi, " < ")
+		b.arg(vlo)
+	case "ap":
+		// The specification suggests 10% of the gap between now and the date.
+		now := time.Now().UnixMicro()
+		mid := vlo/2 + vhi/2
+		gap := now - mid
+		if gap < 0 {
+			gap = -gap
+		}
+		gap /= 10
+		b.w(lo, " <= ")
+		b.arg(satAdd(vhi, gap))
+		b.w(" AND ", hi, " >= ")
+		b.arg(satAdd(vlo, -gap))
+	default:
+		b.w("1 = 0")
+	}
+}
+
+func satAdd(a, d int64) int64 {
+	s := a + d
+	if d > 0 && s < a {
+		return math.MaxInt64
+	}
+	if d < 0 && s > a {
+		return math.MinInt64
+	}
+	return s
+}
+
+// numberCond compares a row's value (and its precision range lo..hi) with a search number.
+// eq is "the row's value lies in the search value's precision range" [vlo, vhi); gt and lt
+// compare with the number itself, so ge = gt ∪ eq and le = lt ∪ eq.
+func (b *builder) numberCond(value, lo, hi string, v search.Value) {
+	switch v.Prefix {
+	case "", "eq":
+		b.w(value, " >= ")
+		b.arg(v.NumLo)
+		b.w(" AND ", value, " < ")
+		b.arg(v.NumHi)
+	case "ne":
+		b.w("(", value, " < ")
+		b.arg(v.NumLo)
+		b.w(" OR ", value, " >= ")
+		b.arg(v.NumHi)
+		b.w(")")
+	case "gt":
+		b.w(value, " > ")
+		b.arg(v.Number)
+	case "lt":
+		b.w(value, " < ")
+		b.arg(v.Number)
+	case "ge":
+		b.w(value, " >= ")
+		b.arg(v.NumLo)
+	case "le":
+		b.w(value, " < ")
+		b.arg(v.NumHi)
+	case "sa":
+		b.w(lo, " >= ")
+		b.arg(v.NumHi)
+	case "eb":
+		b.w(hi, " <= ")
+		b.arg(v.NumLo)
+	case "ap":
+		d := math.Abs(v.Number) / 10
+		b.w(value, " >= ")
+		b.arg(min(v.NumLo, v.Number-d))
+		b.w(" AND ", value, " <= ")
+		b.arg(max(v.NumHi, v.Number+d))
+	default:
+		b.w("1 = 0")
+	}
+}
+
+// unitCond restricts a quantity to the value's unit: system and code when a system is given,
+// else the code or the human unit text.
+func (b *builder) unitCond(system, code, unit string, v search.Value) {
+	switch {
+	case v.System != "":
+		b.w(" AND ", system, " = ")
+		b.arg(v.System)
+		b.w(" AND ", code, " = ")
+		b.arg(v.Code)
+	case v.Code != "":
+		b.w(" AND (", code, " = ")
+		b.arg(v.Code)
+		if unit != "" {
+			b.w(" OR ", unit, " = ")
+			b.arg(v.Code)
+		}
+		b.w(")")
+	}
+}
+
+// compositeSelect matches all the value's components in the same idx_composite row.
+func (b *builder) compositeSelect(f *search.Filter, types []string, pids []any, v search.Value) error {
+	b.w("SELECT rid FROM idx_composite WHERE ")
+	b.pidCond("pid", pids)
+	if len(v.Parts) > 3 {
+		return fmt.Errorf("composite %s has more than 3 components", f.Param.Code)
+	}
+	for i, part := range v.Parts {
+		var cp *definitions.SearchParam
+		for _, t := range types {
+			if cp = search.ComponentParam(b.reg, t, f.Param, i); cp != nil {
+				break
+			}
+		}
+		if cp == nil {
+			return fmt.Errorf("composite %s: component %d is not defined", f.Param.Code, i+1)
+		}
+		n := string(rune('1' + i))
+		s, c, lo, hi := "s"+n, "c"+n, "lo"+n, "hi"+n
+		b.w(" AND ")
+		switch cp.Type {
+		case "token":
+			b.w("1 = 1")
+			if part.Code != "" {
+				b.w(" AND ", c, " = ")
+				b.arg(part.Code)
+			}
+			if part.HasSystem {
+				b.w(" AND ", s, " = ")
+				b.arg(part.System)
+			}
+		case "string":
+			b.prefixRange(c, search.NormalizeString(part.Raw))
+		case "uri":
+			b.w(c, " = ")
+			b.arg(part.Raw)
+		case "reference":
+			switch {
+			case part.RefType != "":
+				b.w(c, " = ")
+				b.arg(part.RefType + "/" + part.RefID)
+			case part.RefID != "":
+				b.w(c, " LIKE ")
+				b.arg("%/" + likeEscape(part.RefID))
+				b.w(` ESCAPE '\'`)
+			default:
+				b.w(c, " = ")
+				b.arg(part.URL)
+			}
+		case "date":
+			// Composite bounds are stored as floats, exact for microsecond instants
+			// within a few centuries of 1970.
+			b.dateCond(lo, hi, part)
+		case "number", "quantity":
+			b.numberCond("(("+lo+" + "+hi+") / 2)", lo, hi, part)
+			if cp.Type == "quantity" {
+				b.unitCond(s, c, "", part)
+			}
+		default:
+			return fmt.Errorf("composite %s: %s components are not supported", f.Param.Code, cp.Type)
+		}
+	}
+	return nil
+}
+
+// chain matches resources whose reference parameter points at a live resource matching the
+// chained filter.
+func (b *builder) chain(f *search.Filter, r string, types []string) error {
+	next := f.Chain.Param
+	code := ""
+	switch {
+	case f.Chain.Has != nil:
+		return fmt.Errorf("_has cannot follow a chain")
+	case next != nil:
+		code = next.Code
+	}
+	targets := search.ChainTargets(b.reg, types, f.Param.Code, f.Modifier, code)
+	if f.Chain.ResourceType != "" {
+		targets = []string{f.Chain.ResourceType}
+	}
+	if len(targets) == 0 {
+		b.w("1 = 0")
+		return nil
+	}
+	x, t := b.alias("x"), b.alias("t")
+	b.w(r, ".rid IN (SELECT ", x, ".rid FROM idx_reference ", x, " JOIN resources ", t, " ON ",
+		t, ".type = ", x, ".target_type AND ", t, ".id = ", x, ".target_id WHERE ")
+	b.pidCond(x+".pid", b.pids(types, f.Param.Code, search.ParamID))
+	b.w(" AND ", t, ".deleted = 0 AND ")
+	b.pidCond(t+".type", anyStrings(targets))
+	b.w(" AND ")
+	if err := b.cond(f.Chain, t, targets); err != nil {
+		return err
+	}
+	b.w(")")
+	return nil
+}
+
+// has matches resources that a live resource of Has.Type points at through Has.Param and
+// that matches Has.Filter. The reference's target type must be the candidate's own, or a
+// Patient would match an Observation about a Group with the same id.
+func (b *builder) has(f *search.Filter, r string) error {
+	h := f.Has
+	if h.Param == nil || h.Filter == nil {
+		return fmt.Errorf("_has without parameter or filter")
+	}
+	x, s := b.alias("x"), b.alias("h")
+	b.w(r, ".id IN (SELECT ", x, ".target_id FROM idx_reference ", x, " JOIN resources ", s, " ON ",
+		s, ".rid = ", x, ".rid WHERE ", x, ".pid = ")
+	b.arg(search.ParamID(h.Type, h.Param.Code))
+	b.w(" AND ", x, ".target_type = ")
+	if f.ResourceType != "" {
+		b.arg(f.ResourceType)
+	} else {
+		b.w(r, ".type")
+	}
+	b.w(" AND ", s, ".deleted = 0 AND ", s, ".type = ")
+	b.arg(h.Type)
+	b.w(" AND ")
+	if err := b.cond(h.Filter, s, []string{h.Type}); err != nil {
+		return err
+	}
+	b.w(")")
+	return nil
+}
+
+func anyStrings(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// sortKey writes the ORDER BY expressions for one sort key. A resource without a value sorts
+// last either way; the explicit IS NULL key makes that the same on SQLite (nulls first) and
+// PostgreSQL (nulls last ascending).
 func (b *builder) sortKey(q *search.Query, s search.Sort, r string) error {
-	pid := search.ParamID(q.Type, s.Param.Code)
 	dir := " ASC"
 	if s.Desc {
 		dir = " DESC"
 	}
+	switch s.Param.Code {
+	case "_id":
+		b.w(r, ".id", dir)
+		return nil
+	case "_lastUpdated":
+		b.w(r, ".last_updated", dir)
+		return nil
+	}
+	agg := "MIN"
+	if s.Desc {
+		agg = "MAX"
+	}
+	var expr, table string
 	switch s.Param.Type {
 	case "date":
+		table, expr = "idx_date", "lo"
 		if s.Desc {
-			b.w("(SELECT MAX(hi) FROM idx_date x WHERE x.rid = ", r, ".rid AND x.pid = ")
-		} else {
-			b.w("(SELECT MIN(lo) FROM idx_date x WHERE x.rid = ", r, ".rid AND x.pid = ")
+			expr = "hi"
 		}
 	case "string":
-		b.w("(SELECT MIN(norm) FROM idx_string x WHERE x.rid = ", r, ".rid AND x.pid = ")
+		table, expr = "idx_string", "norm"
 	case "token":
-		b.w("(SELECT MIN(code) FROM idx_token x WHERE x.rid = ", r, ".rid AND x.pid = ")
+		table, expr = "idx_token", "code"
+	case "number":
+		table, expr = "idx_number", "value"
+	case "quantity":
+		table, expr = "idx_quantity", "value"
+	case "reference":
+		table, expr = "idx_reference", "CASE WHEN target_id = '' THEN url ELSE target_type || '/' || target_id END"
+	case "uri":
+		table, expr = "idx_uri", "uri"
 	default:
 		return fmt.Errorf("cannot sort by %s parameter %s", s.Param.Type, s.Param.Code)
 	}
-	b.arg(pid)
-	b.w(")", dir)
+	var types []string
+	if q.Type != "" {
+		types = []string{q.Type}
+	} else {
+		types = q.Types
+		if len(types) == 0 {
+			types = b.reg.ResourceTypes()
+		}
+		types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return b.reg.SearchParam(t, s.Param.Code) == nil })
+	}
+	pids := b.pids(types, s.Param.Code, search.ParamID)
+	sub := func() {
+		x := b.alias("k")
+		b.w("(SELECT ", agg, "(", expr, ") FROM ", table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")
+		b.pidCond(x+".pid", pids)
+		b.w(")")
+	}
+	sub()
+	b.w(" IS NULL, ")
+	sub()
+	b.w(dir)
 	return nil
 }

@@ -110,14 +110,21 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// flush writes the buffered rows in multi-row INSERTs of at most d.MaxParams parameters.
-func (b *rowBuffer) flush(ctx context.Context, ex execer, d *Dialect) error {
+// flush writes the buffered rows in multi-row INSERTs of at most d.MaxParams parameters, or
+// through the dialect's bulk copy on conn when a table has enough of them.
+func (b *rowBuffer) flush(ctx context.Context, ex execer, conn *sql.Conn, d *Dialect) error {
 	if !b.inited {
 		return nil
 	}
 	for i := range b.tables {
 		tr := &b.tables[i]
 		n := len(tr.cols)
+		if d.CopyFrom != nil && conn != nil && len(tr.args) >= d.CopyMinRows*n && len(tr.args) > 0 {
+			if err := d.CopyFrom(ctx, conn, tr.table, tr.cols, tr.args); err != nil {
+				return err
+			}
+			continue
+		}
 		per := d.MaxParams / n
 		if per > 500 {
 			per = 500

@@ -28,6 +28,19 @@ type Dialect struct {
 	MaxParams int
 	// Init runs on a new database before the schema (pragmas, extensions).
 	Init []string
+	// SchemaLock, when set, runs first in the transaction that creates the schema: processes
+	// starting together against one shared database would otherwise race on CREATE … IF NOT
+	// EXISTS, which is not atomic on PostgreSQL.
+	SchemaLock string
+	// LockRow is appended to the SELECT that reads a resource before writing a new version of
+	// it (" FOR UPDATE"), so that concurrent writers of one resource queue behind each other
+	// instead of both building on the same version. SQLite has a single writer and needs none.
+	LockRow string
+	// CopyFrom, when set, bulk-loads one table's buffered index rows (args holds len(cols)
+	// values per row) over the transaction's connection; batches of at least CopyMinRows rows
+	// use it instead of multi-row INSERTs.
+	CopyFrom    func(ctx context.Context, conn *sql.Conn, table string, cols []string, args []any) error
+	CopyMinRows int
 }
 
 // Rebind rewrites "?" placeholders for the dialect.
@@ -75,10 +88,8 @@ func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
 			return nil, fmt.Errorf("init %q: %w", s, err)
 		}
 	}
-	for _, s := range d.schemaStatements() {
-		if _, err := write.ExecContext(ctx, s); err != nil {
-			return nil, fmt.Errorf("schema: %w\n%s", err, s)
-		}
+	if err := db.createSchema(ctx); err != nil {
+		return nil, err
 	}
 	var maxLU sql.NullInt64
 	if err := write.QueryRowContext(ctx, "SELECT MAX(last_updated) FROM resources").Scan(&maxLU); err != nil {
@@ -86,6 +97,27 @@ func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
 	}
 	db.last = maxLU.Int64
 	return db, nil
+}
+
+// createSchema creates what is missing in one transaction, so a process that fails half-way
+// leaves nothing behind and one that starts alongside waits for the other's schema.
+func (db *DB) createSchema(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if db.d.SchemaLock != "" {
+		if _, err := tx.ExecContext(ctx, db.d.SchemaLock); err != nil {
+			return fmt.Errorf("schema lock: %w", err)
+		}
+	}
+	for _, s := range db.d.schemaStatements() {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("schema: %w\n%s", err, s)
+		}
+	}
+	return tx.Commit()
 }
 
 // Close closes both pools.
@@ -99,12 +131,20 @@ func (db *DB) Close() error {
 	return err
 }
 
-func (db *DB) now() int64 {
+func (db *DB) now() int64 { return db.after(0) }
+
+// after returns a new lastUpdated later than both this process's previous one and prev, the
+// resource's current version: processes sharing a database have their own clocks, and a new
+// version must never appear to precede the one it replaces (history order, _at).
+func (db *DB) after(prev int64) int64 {
 	db.clockMu.Lock()
 	defer db.clockMu.Unlock()
 	t := time.Now().UnixMicro()
 	if t <= db.last {
 		t = db.last + 1
+	}
+	if t <= prev {
+		t = prev + 1
 	}
 	db.last = t
 	return t
@@ -177,11 +217,22 @@ func (db *DB) VRead(ctx context.Context, typ, id string, version int64) (*store.
 
 // Update implements store.Store.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	sqlTx, err := db.write.BeginTx(ctx, nil)
+	t := &tx{db: db}
+	var err error
+	if db.d.CopyFrom != nil {
+		// Bulk copy needs the driver connection under the transaction.
+		if t.conn, err = db.write.Conn(ctx); err != nil {
+			return err
+		}
+		defer t.conn.Close()
+		t.tx, err = t.conn.BeginTx(ctx, nil)
+	} else {
+		t.tx, err = db.write.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return err
 	}
-	t := &tx{db: db, tx: sqlTx}
+	sqlTx := t.tx
 	if err := fn(t); err != nil {
 		sqlTx.Rollback()
 		return err
@@ -197,9 +248,10 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 // when the transaction needs to read them (Match) and before commit: one statement per
 // table per transaction is far cheaper than one per row.
 type tx struct {
-	db  *DB
-	tx  *sql.Tx
-	buf rowBuffer
+	db   *DB
+	tx   *sql.Tx
+	conn *sql.Conn // set when the dialect bulk-copies
+	buf  rowBuffer
 }
 
 func (t *tx) Current(ctx context.Context, typ, id string) (*store.Record, error) {
@@ -213,9 +265,27 @@ func (t *tx) Current(ctx context.Context, typ, id string) (*store.Record, error)
 func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 	d := t.db.d
 	res := p.Resource
-	var rid, version int64
-	var del int
-	err := t.tx.QueryRowContext(ctx, d.Rebind("SELECT rid, version, deleted FROM resources WHERE type = ? AND id = ?"), res.Type, res.ID).Scan(&rid, &version, &del)
+	if p.IfMatch == 0 {
+		// Creates dominate (imports), so try the insert first: one statement instead of a
+		// lookup and an insert. On a conflict, including one with a concurrent transaction
+		// creating the same id (the insert waits for it), fall through to the update path.
+		lu := t.db.now()
+		res.SetMeta("1", micros(lu))
+		body := res.Bytes()
+		var rid int64
+		err := t.tx.QueryRowContext(ctx, d.Rebind("INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, 1, ?, 0, ?) ON CONFLICT (type, id) DO NOTHING RETURNING rid"),
+			res.Type, res.ID, lu, body).Scan(&rid)
+		if err == nil {
+			if p.Index != nil {
+				t.buf.add(rid, p.Index)
+			}
+			return &store.Record{Type: res.Type, ID: res.ID, Version: 1, LastUpdated: micros(lu), Body: body}, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	rid, version, prevLU, del, err := t.lockCurrent(ctx, res.Type, res.ID)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
@@ -227,33 +297,38 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 	if p.IfMatch != 0 && (!live || version != p.IfMatch) {
 		return nil, store.ErrVersionConflict
 	}
-	lu := t.db.now()
+	if !exists {
+		// Rows are never removed, so a failed insert means the row exists; only an If-Match
+		// write, which has just failed, gets here without one.
+		return nil, store.ErrVersionConflict
+	}
+	lu := t.db.after(prevLU)
 	version++
 	res.SetMeta(strconv.FormatInt(version, 10), micros(lu))
 	body := res.Bytes()
-	if exists {
-		if err := t.archive(ctx, rid); err != nil {
+	if err := t.archive(ctx, rid); err != nil {
+		return nil, err
+	}
+	if live {
+		if err := t.clearIndex(ctx, rid); err != nil {
 			return nil, err
 		}
-		if live {
-			if err := t.clearIndex(ctx, rid); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := t.tx.ExecContext(ctx, d.Rebind("UPDATE resources SET version = ?, last_updated = ?, deleted = 0, body = ? WHERE rid = ?"), version, lu, body, rid); err != nil {
-			return nil, err
-		}
-	} else {
-		err := t.tx.QueryRowContext(ctx, d.Rebind("INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, ?, ?, 0, ?) RETURNING rid"),
-			res.Type, res.ID, version, lu, body).Scan(&rid)
-		if err != nil {
-			return nil, err
-		}
+	}
+	if _, err := t.tx.ExecContext(ctx, d.Rebind("UPDATE resources SET version = ?, last_updated = ?, deleted = 0, body = ? WHERE rid = ?"), version, lu, body, rid); err != nil {
+		return nil, err
 	}
 	if p.Index != nil {
 		t.buf.add(rid, p.Index)
 	}
 	return &store.Record{Type: res.Type, ID: res.ID, Version: version, LastUpdated: micros(lu), Body: body}, nil
+}
+
+// lockCurrent reads the row of a resource about to get a new version, locking it where the
+// dialect can.
+func (t *tx) lockCurrent(ctx context.Context, typ, id string) (rid, version, lastUpdated int64, deleted int, err error) {
+	err = t.tx.QueryRowContext(ctx, t.db.d.Rebind("SELECT rid, version, last_updated, deleted FROM resources WHERE type = ? AND id = ?"+t.db.d.LockRow), typ, id).
+		Scan(&rid, &version, &lastUpdated, &deleted)
+	return
 }
 
 // archive copies the current row of rid into history before it is replaced.
@@ -278,9 +353,7 @@ func (t *tx) clearIndex(ctx context.Context, rid int64) error {
 
 func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.Record, error) {
 	d := t.db.d
-	var rid, version int64
-	var del int
-	err := t.tx.QueryRowContext(ctx, d.Rebind("SELECT rid, version, deleted FROM resources WHERE type = ? AND id = ?"), typ, id).Scan(&rid, &version, &del)
+	rid, version, prevLU, del, err := t.lockCurrent(ctx, typ, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -288,7 +361,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 		return nil, err
 	}
 	if del != 0 {
-		return &store.Record{Type: typ, ID: id, Version: version, Deleted: true}, store.ErrGone
+		return &store.Record{Type: typ, ID: id, Version: version, LastUpdated: micros(prevLU), Deleted: true}, store.ErrGone
 	}
 	if ifMatch != 0 && ifMatch != version {
 		return nil, store.ErrVersionConflict
@@ -299,7 +372,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	if err := t.clearIndex(ctx, rid); err != nil {
 		return nil, err
 	}
-	lu := t.db.now()
+	lu := t.db.after(prevLU)
 	version++
 	if _, err := t.tx.ExecContext(ctx, d.Rebind("UPDATE resources SET version = ?, last_updated = ?, deleted = 1, body = NULL WHERE rid = ?"), version, lu, rid); err != nil {
 		return nil, err
@@ -332,7 +405,7 @@ func (t *tx) Match(ctx context.Context, q *search.Query, limit int) ([]string, e
 }
 
 func (t *tx) flush(ctx context.Context) error {
-	err := t.buf.flush(ctx, t.tx, t.db.d)
+	err := t.buf.flush(ctx, t.tx, t.conn, t.db.d)
 	t.buf.reset()
 	return err
 }

@@ -535,8 +535,10 @@ func hasConditionalRef(root *fhir.Node) bool {
 	return found
 }
 
+// isConditionalRef reports whether v has the form Type?search.
 func isConditionalRef(v string) bool {
-	return strings.Contains(v, "?") && !strings.HasPrefix(v, "#") && !strings.Contains(v, "://")
+	typ, _, ok := strings.Cut(v, "?")
+	return ok && typ != "" && !strings.ContainsAny(typ, "/:#") && typ[0] >= 'A' && typ[0] <= 'Z'
 }
 
 // rewriteRefs replaces references to fullUrls of the Bundle by the Type/id they were given,

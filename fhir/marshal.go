@@ -3,6 +3,7 @@ package fhir
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/concord-health/concord/fhir/definitions"
@@ -11,40 +12,50 @@ import (
 // Marshal writes a resource as FHIR JSON: resourceType first, then elements in definition
 // order, primitives with their "_name" companions where they carry ids or extensions.
 func Marshal(n *Node) []byte {
-	var b bytes.Buffer
-	b.Grow(1024)
-	writeObject(&b, n)
-	return b.Bytes()
+	w := writers.Get().(*writer)
+	if w.resources == nil {
+		w.resources = tablesFor().resources
+	}
+	w.buf = w.object(w.buf[:0], n, true)
+	out := bytes.Clone(w.buf)
+	if cap(w.buf) <= 1<<20 { // do not keep a huge document's buffer for the rest of the process
+		writers.Put(w)
+	}
+	return out
+}
+
+// writers recycle the output buffer, which otherwise grows by doubling for every resource.
+var writers = sync.Pool{New: func() any { return &writer{buf: make([]byte, 0, 4096)} }}
+
+type writer struct {
+	buf       []byte
+	resources map[string]string
 }
 
 // Bytes serializes the resource.
 func (r *Resource) Bytes() []byte { return Marshal(r.Root) }
 
-func writeObject(b *bytes.Buffer, n *Node) {
-	b.WriteByte('{')
+// object appends n as a JSON object; mayBeResource is false where n cannot be a resource
+// (the "_name" companion of a primitive), which saves looking its type up.
+func (w *writer) object(b []byte, n *Node, mayBeResource bool) []byte {
+	b = append(b, '{')
 	first := true
-	if n.IsResource() {
-		b.WriteString(`"resourceType":`)
-		writeString(b, n.Type)
-		first = false
+	if mayBeResource {
+		if _, ok := w.resources[n.Type]; ok {
+			b = append(b, `"resourceType":`...)
+			b = appendString(b, n.Type)
+			first = false
+		}
 	}
 	for i := 0; i < len(n.Children); {
 		j := i + 1
 		for j < len(n.Children) && n.Children[j].Def == n.Children[i].Def {
 			j++
 		}
-		group := n.Children[i:j]
-		writeProperty(b, group, &first)
+		b = w.property(b, n.Children[i:j], &first)
 		i = j
 	}
-	b.WriteByte('}')
-}
-
-func jsonName(c *Node) string {
-	if c.Def != nil && c.Def.Choice {
-		return c.Def.Name + upperFirst(c.Type)
-	}
-	return c.Name
+	return append(b, '}')
 }
 
 func upperFirst(s string) string {
@@ -57,27 +68,49 @@ func upperFirst(s string) string {
 	return s
 }
 
-func writeProperty(b *bytes.Buffer, group []*Node, first *bool) {
+// appendKey appends the JSON property name of c ("valueQuantity" for a choice, prefixed by
+// "_" for a companion) and a colon, without building the name as a string first.
+func appendKey(b []byte, c *Node, companion bool, first *bool) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	b = append(b, '"')
+	if companion {
+		b = append(b, '_')
+	}
+	if c.Def != nil && c.Def.Choice {
+		b = appendEscaped(b, c.Def.Name)
+		if t := c.Type; t != "" && t[0] >= 'a' && t[0] <= 'z' {
+			b = append(b, t[0]-'a'+'A')
+			b = appendEscaped(b, t[1:])
+		} else {
+			b = appendEscaped(b, t)
+		}
+	} else {
+		b = appendEscaped(b, c.Name)
+	}
+	return append(b, '"', ':')
+}
+
+func (w *writer) property(b []byte, group []*Node, first *bool) []byte {
 	c0 := group[0]
-	name := jsonName(c0)
 	array := c0.Def == nil || c0.Def.IsArray()
-	if !c0.IsPrimitive() || c0.IsResource() {
-		sep(b, first)
-		writeString(b, name)
-		b.WriteByte(':')
+	if !c0.IsPrimitive() {
+		b = appendKey(b, c0, false, first)
 		if array {
-			b.WriteByte('[')
+			b = append(b, '[')
 		}
 		for i, c := range group {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writeObject(b, c)
+			b = w.object(b, c, true)
 		}
 		if array {
-			b.WriteByte(']')
+			b = append(b, ']')
 		}
-		return
+		return b
 	}
 	hasValue, hasExt := false, false
 	for _, c := range group {
@@ -85,102 +118,105 @@ func writeProperty(b *bytes.Buffer, group []*Node, first *bool) {
 		hasExt = hasExt || len(c.Children) > 0
 	}
 	if hasValue {
-		sep(b, first)
-		writeString(b, name)
-		b.WriteByte(':')
+		b = appendKey(b, c0, false, first)
 		if array {
-			b.WriteByte('[')
+			b = append(b, '[')
 		}
 		for i, c := range group {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writePrimitive(b, c.Value)
+			b = appendPrimitive(b, c.Value)
 		}
 		if array {
-			b.WriteByte(']')
+			b = append(b, ']')
 		}
 	}
 	if hasExt {
-		sep(b, first)
-		writeString(b, "_"+name)
-		b.WriteByte(':')
+		b = appendKey(b, c0, true, first)
 		if array {
-			b.WriteByte('[')
+			b = append(b, '[')
 		}
 		for i, c := range group {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
 			if len(c.Children) == 0 {
-				b.WriteString("null")
+				b = append(b, "null"...)
 			} else {
-				writeObject(b, c)
+				b = w.object(b, c, false)
 			}
 		}
 		if array {
-			b.WriteByte(']')
+			b = append(b, ']')
 		}
 	}
+	return b
 }
 
-func sep(b *bytes.Buffer, first *bool) {
-	if !*first {
-		b.WriteByte(',')
-	}
-	*first = false
-}
-
-func writePrimitive(b *bytes.Buffer, v any) {
+func appendPrimitive(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
-		b.WriteString("null")
+		b = append(b, "null"...)
 	case bool:
 		if x {
-			b.WriteString("true")
+			b = append(b, "true"...)
 		} else {
-			b.WriteString("false")
+			b = append(b, "false"...)
 		}
 	case json.Number:
-		b.WriteString(string(x))
+		b = append(b, x...)
 	case string:
-		writeString(b, x)
+		b = appendString(b, x)
 	}
+	return b
 }
 
 const hexDigits = "0123456789abcdef"
 
-// writeString writes a JSON string; like encoding/json but without HTML escaping, which FHIR
-// JSON does not need.
-func writeString(b *bytes.Buffer, s string) {
-	b.WriteByte('"')
+// appendString appends a JSON string; like encoding/json but without HTML escaping, which
+// FHIR JSON does not need.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// needsEscape marks the bytes a JSON string cannot hold as they are.
+var needsEscape = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+func appendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if !needsEscape[c] {
 			continue
 		}
-		b.WriteString(s[start:i])
+		b = append(b, s[start:i]...)
 		switch c {
 		case '"':
-			b.WriteString(`\"`)
+			b = append(b, `\"`...)
 		case '\\':
-			b.WriteString(`\\`)
+			b = append(b, `\\`...)
 		case '\n':
-			b.WriteString(`\n`)
+			b = append(b, `\n`...)
 		case '\r':
-			b.WriteString(`\r`)
+			b = append(b, `\r`...)
 		case '\t':
-			b.WriteString(`\t`)
+			b = append(b, `\t`...)
 		default:
-			b.WriteString(`\u00`)
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
+			b = append(b, `\u00`...)
+			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
 		}
 		start = i + 1
 	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	return append(b, s[start:]...)
 }
 
 // SetID sets the resource's id.

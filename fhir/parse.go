@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/concord-health/concord/fhir/definitions"
 )
@@ -24,333 +25,571 @@ type Resource struct {
 // resourceType, only elements its StructureDefinition knows, arrays where the definition
 // repeats and nowhere else, and primitive values of the right form. All problems are
 // reported together as an *Error with issue code "structure" (or "invalid" for bad JSON).
+//
+// Beyond what JSON itself requires, Parse rejects invalid UTF-8, objects nested deeper than
+// 100 levels and, as structural problems, repeated keys in one object.
 func Parse(data []byte) (*Resource, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	w := workspaces.Get().(*workspace)
+	defer w.release()
+	sc := &w.sc
+	if err := sc.scan(data); err != nil {
 		return nil, Errorf(400, IssueInvalid, "invalid JSON: %v", err)
 	}
-	if dec.More() {
-		return nil, Errorf(400, IssueInvalid, "invalid JSON: trailing data after the resource")
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	if sc.toks[0].kind != tokObject {
 		return nil, Errorf(400, IssueInvalid, "a resource must be a JSON object")
 	}
-	return ParseObject(obj)
-}
-
-// ParseObject builds a resource from an already decoded JSON object (decoded with
-// UseNumber so that decimals keep their precision).
-func ParseObject(obj map[string]any) (*Resource, error) {
-	p := parser{reg: definitions.R4()}
-	root := p.resource(obj, "", nil)
+	p := &w.p
+	p.tables, p.data, p.toks = tablesFor(), data, sc.toks
+	p.arena.b.Grow(sc.valueBytes)
+	p.nodes = make([]Node, 0, sc.values)
+	p.kids = make([]*Node, 0, sc.values)
+	root := p.resource(0, nil)
 	if len(p.issues) > 0 {
 		return nil, &Error{Status: 400, Issues: p.issues}
 	}
 	return &Resource{Type: root.Type, ID: root.Text("id"), Root: root}, nil
 }
 
+// ParseObject builds a resource from an already decoded JSON object (decoded with
+// UseNumber so that decimals keep their precision). It re-encodes the object and parses
+// that, so that there is one parser to keep right.
+func ParseObject(obj map[string]any) (*Resource, error) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, Errorf(400, IssueInvalid, "invalid JSON: %v", err)
+	}
+	return Parse(data)
+}
+
+// workspace is the reusable state of one Parse: the token slice and the builder's stacks.
+type workspace struct {
+	sc scanner
+	p  parser
+}
+
+var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+
+func (w *workspace) release() {
+	if cap(w.sc.toks) > 1<<16 {
+		return // one huge document should not pin its buffers for the rest of the process
+	}
+	p := &w.p
+	// The stacks still point into the document and its tree; drop those references.
+	clear(p.pending[:cap(p.pending)])
+	clear(p.props[:cap(p.props)])
+	clear(p.keys[:cap(p.keys)])
+	w.sc = scanner{toks: w.sc.toks[:0]}
+	w.p = parser{pending: p.pending[:0], props: p.props[:0], keys: p.keys[:0], path: p.path[:0]}
+	workspaces.Put(w)
+}
+
+// childInfo is what parsing needs to know about one JSON property name under a definition
+// path, worked out once per process instead of once per element.
+type childInfo struct {
+	el         *definitions.Element
+	typ        string
+	prim       bool
+	array      bool
+	resType    bool   // typ is a concrete resource type (its objects carry resourceType)
+	childPath  string // where the children of a complex value are defined
+	resourceID bool   // the element is a resource's logical id, published as string but constrained as id
+}
+
+// parseTables caches, per definition path, the childInfo of every JSON name the registry
+// resolves there, and the concrete resource type names.
+type parseTables struct {
+	reg       *definitions.Registry
+	resources map[string]string
+	// byPath maps a definition path to its names; it is replaced, never modified, so that
+	// lookups need no lock.
+	byPath atomic.Pointer[map[string]map[string]*childInfo]
+	mu     sync.Mutex
+}
+
+var tablesFor = sync.OnceValue(func() *parseTables {
+	reg := definitions.R4()
+	t := &parseTables{reg: reg, resources: map[string]string{}}
+	for _, rt := range reg.ResourceTypes() {
+		t.resources[rt] = rt
+	}
+	t.byPath.Store(&map[string]map[string]*childInfo{})
+	return t
+})
+
+func (t *parseTables) children(defPath string) map[string]*childInfo {
+	if m, ok := (*t.byPath.Load())[defPath]; ok {
+		return m
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.byPath.Load()
+	if m, ok := old[defPath]; ok {
+		return m
+	}
+	m := map[string]*childInfo{}
+	for _, e := range t.reg.Children(defPath) {
+		names := []string{e.Name}
+		if e.Choice {
+			names = names[:0]
+			for _, ty := range e.Types {
+				names = append(names, e.Name+upperFirst(ty.Code))
+			}
+		}
+		for _, name := range names {
+			if info := t.resolve(defPath, name); info != nil {
+				m[name] = info
+			}
+		}
+	}
+	next := make(map[string]map[string]*childInfo, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[defPath] = m
+	t.byPath.Store(&next)
+	return m
+}
+
+// resolve looks a JSON name up in the registry; names the table does not hold (there are
+// odd ones, such as "value[x]") go through it directly.
+func (t *parseTables) resolve(defPath, name string) *childInfo {
+	el, typ, ok := t.reg.Child(defPath, name)
+	if !ok {
+		return nil
+	}
+	if typ == "" && el.ContentRef != "" {
+		if ref := t.reg.Element(el.ContentRef); ref != nil && len(ref.Types) == 1 {
+			typ = ref.Types[0].Code
+		}
+	}
+	info := &childInfo{el: el, typ: typ, prim: isPrimitiveType(typ), array: el.IsArray(), resType: t.reg.IsResource(typ)}
+	if !info.prim {
+		info.childPath = t.reg.ChildPath(el, typ)
+	}
+	root, _, _ := strings.Cut(el.Path, ".")
+	info.resourceID = el.Path == root+".id" && t.reg.IsResource(root)
+	return info
+}
+
+// parser builds the Node tree from scanned tokens. Nodes and children slices are carved
+// from slabs sized by the token count, and value text lives in one arena, so that a parse
+// allocates a handful of blocks instead of several per element; the tree therefore keeps
+// the whole document's slabs alive for as long as any of its nodes is referenced.
 type parser struct {
-	reg    *definitions.Registry
+	tables *parseTables
+	data   []byte
+	toks   []token
 	issues []Issue
+
+	arena arena
+	nodes []Node
+	kids  []*Node
+
+	// stacks shared by nested objects: each object uses the tail above its own base
+	pending []*Node
+	props   []prop
+	keys    [][]byte
+	// path is the FHIRPath-like location of the value being built, materialized only when
+	// something is wrong.
+	path []byte
 }
 
-func (p *parser) fail(path, format string, args ...any) {
+func (p *parser) fail(format string, args ...any) {
 	p.issues = append(p.issues, Issue{Severity: SeverityError, Code: IssueStructure,
-		Diagnostics: fmt.Sprintf(format, args...), Expression: []string{path}})
+		Diagnostics: fmt.Sprintf(format, args...), Expression: []string{string(p.path)}})
 }
 
-// resource parses a resource object; path is its location ("" for the root).
-func (p *parser) resource(obj map[string]any, path string, def *definitions.Element) *Node {
-	rt, _ := obj["resourceType"].(string)
-	if rt == "" {
-		p.fail(orRoot(path), "missing resourceType")
+func (p *parser) newNode() *Node {
+	if len(p.nodes) == cap(p.nodes) {
+		p.nodes = make([]Node, 0, 64)
+	}
+	p.nodes = p.nodes[:len(p.nodes)+1]
+	return &p.nodes[len(p.nodes)-1]
+}
+
+// children returns the nodes pending above base as a slice of exact capacity, so that a
+// later append (addChild) copies instead of overwriting a neighbour's children.
+func (p *parser) children(base int) []*Node {
+	k := len(p.pending) - base
+	if k == 0 {
+		return nil
+	}
+	if cap(p.kids)-len(p.kids) < k {
+		p.kids = make([]*Node, 0, max(k, 256))
+	}
+	off := len(p.kids)
+	p.kids = append(p.kids, p.pending[base:]...)
+	p.pending = p.pending[:base]
+	return p.kids[off : off+k : off+k]
+}
+
+func (p *parser) str(i int) string {
+	t := &p.toks[i]
+	return p.arena.add(p.data[t.beg:t.end], t.esc)
+}
+
+// key returns an object key's bytes, decoded if it has escapes.
+func (p *parser) key(i int) []byte {
+	t := &p.toks[i]
+	if t.esc {
+		return unquote(nil, p.data[t.beg:t.end])
+	}
+	return p.data[t.beg:t.end]
+}
+
+// resource parses the resource object at token ti; def is the element holding it (nil for
+// the root).
+func (p *parser) resource(ti int, def *definitions.Element) *Node {
+	var rt []byte
+	for i, m := ti+1, 0; m < int(p.toks[ti].n); m++ {
+		if string(p.key(i)) == "resourceType" {
+			rt = nil // the last one counts, as with encoding/json
+			if t := &p.toks[i+1]; t.kind == tokString {
+				rt = p.data[t.beg:t.end]
+				if t.esc {
+					rt = unquote(nil, rt)
+				}
+			}
+		}
+		i = skip(p.toks, i+1)
+	}
+	if len(rt) == 0 {
+		p.failAt(orRoot, "missing resourceType")
 		return &Node{Name: "Resource", Type: "Resource", Def: def}
 	}
-	if !p.reg.IsResource(rt) {
-		p.fail(orRoot(path), "unknown resourceType %q", rt)
-		return &Node{Name: rt, Type: rt, Def: def}
+	name, ok := p.tables.resources[string(rt)]
+	if !ok {
+		p.failAt(orRoot, "unknown resourceType %q", rt)
+		name := string(rt)
+		return &Node{Name: name, Type: name, Def: def}
 	}
-	n := &Node{Name: rt, Type: rt, Def: def, defPath: rt}
+	n := p.newNode()
+	*n = Node{Name: name, Type: name, Def: def, defPath: name}
 	if def != nil {
 		n.Name = def.Name
 	}
-	if path == "" {
-		path = rt
+	if len(p.path) == 0 {
+		p.path = append(p.path, name...)
+		p.object(n, ti, true)
+		p.path = p.path[:0]
+	} else {
+		p.object(n, ti, true)
 	}
-	p.object(n, obj, path)
 	return n
 }
 
-func orRoot(path string) string {
-	if path == "" {
-		return "$this"
+const orRoot = "$this"
+
+// failAt reports at the current path, or at alt when there is none yet.
+func (p *parser) failAt(alt, format string, args ...any) {
+	if len(p.path) == 0 {
+		p.path = append(p.path, alt...)
+		p.fail(format, args...)
+		p.path = p.path[:0]
+		return
 	}
-	return path
+	p.fail(format, args...)
 }
 
-type keyed struct {
-	key   string
-	el    *definitions.Element
-	typ   string
-	value any
-	ext   any
-	has   bool // the plain key is present (not only "_key")
+// prop is one element of an object: its plain and "_" companion values (token indexes,
+// -1 when absent).
+type prop struct {
+	name []byte
+	info *childInfo
+	val  int
+	ext  int
 }
 
-// object fills n's children from a JSON object.
-func (p *parser) object(n *Node, obj map[string]any, path string) {
-	props := make([]keyed, 0, len(obj))
-	index := map[string]int{}
-	for k, v := range obj {
-		if k == "resourceType" && n.IsResource() || k == "fhir_comments" {
+// object fills n's children from the JSON object at token ti. isResource says that the
+// object is a resource, whose resourceType member is not an element.
+func (p *parser) object(n *Node, ti int, isResource bool) {
+	table := p.tables.children(n.defPath)
+	propBase, keyBase := len(p.props), len(p.keys)
+	var seen map[string]bool // only for large objects, where comparing every pair is too slow
+	if p.toks[ti].n > 16 {
+		seen = make(map[string]bool, p.toks[ti].n)
+	}
+	for i, m := ti+1, 0; m < int(p.toks[ti].n); m++ {
+		ki, vi := i, i+1
+		i = skip(p.toks, vi)
+		k := p.key(ki)
+		if seen != nil && seen[string(k)] || seen == nil && p.duplicate(k, keyBase) {
+			p.fail("duplicate key %q", k)
+			continue
+		}
+		if seen != nil {
+			seen[string(k)] = true
+		} else {
+			p.keys = append(p.keys, k)
+		}
+		if isResource && string(k) == "resourceType" || string(k) == "fhir_comments" {
 			continue
 		}
 		name, isExt := k, false
-		if strings.HasPrefix(k, "_") {
+		if len(k) > 0 && k[0] == '_' {
 			name, isExt = k[1:], true
 		}
-		i, seen := index[name]
-		if !seen {
-			el, typ, ok := p.reg.Child(n.defPath, name)
+		j := propBase
+		for j < len(p.props) && !bytes.Equal(p.props[j].name, name) {
+			j++
+		}
+		if j == len(p.props) {
+			info, ok := table[string(name)]
 			if !ok {
-				p.fail(path, "unknown element %q", k)
+				info = p.tables.resolve(n.defPath, string(name))
+			}
+			if info == nil {
+				p.fail("unknown element %q", k)
 				continue
 			}
-			if typ == "" && el.ContentRef != "" {
-				if ref := p.reg.Element(el.ContentRef); ref != nil && len(ref.Types) == 1 {
-					typ = ref.Types[0].Code
-				}
-			}
-			i = len(props)
-			index[name] = i
-			props = append(props, keyed{key: name, el: el, typ: typ})
+			p.props = append(p.props, prop{name: name, info: info, val: -1, ext: -1})
 		}
 		if isExt {
-			props[i].ext = v
+			p.props[j].ext = vi
 		} else {
-			props[i].value, props[i].has = v, true
+			p.props[j].val = vi
 		}
 	}
-	sort.Slice(props, func(a, b int) bool { return props[a].el.Index < props[b].el.Index })
-	for i, pr := range props {
-		if i > 0 && props[i-1].el == pr.el {
-			p.fail(path, "element %s has more than one choice of type", pr.el.Name)
+	// Insertion sort: objects are small, and ties (two choices of one element) keep their
+	// JSON order.
+	props := p.props[propBase:]
+	for a := 1; a < len(props); a++ {
+		for b := a; b > 0 && props[b].info.el.Index < props[b-1].info.el.Index; b-- {
+			props[b], props[b-1] = props[b-1], props[b]
+		}
+	}
+	childBase := len(p.pending)
+	for j := propBase; j < len(p.props); j++ {
+		pr := p.props[j]
+		if j > propBase && p.props[j-1].info.el == pr.info.el {
+			p.fail("element %s has more than one choice of type", pr.info.el.Name)
 			continue
 		}
-		p.property(n, pr, path+"."+pr.key)
+		mark := len(p.path)
+		p.path = append(append(p.path, '.'), pr.name...)
+		p.property(pr)
+		p.path = p.path[:mark]
 	}
+	p.props = p.props[:propBase]
+	p.keys = p.keys[:keyBase]
+	n.Children = p.children(childBase)
 }
 
-func (p *parser) property(n *Node, pr keyed, path string) {
-	prim := isPrimitiveType(pr.typ)
-	if pr.ext != nil && !prim {
-		p.fail(path, "%q is not a primitive and cannot have a _%s companion", pr.key, pr.key)
+// duplicate reports whether k is among the keys seen above base.
+func (p *parser) duplicate(k []byte, base int) bool {
+	for _, seen := range p.keys[base:] {
+		if bytes.Equal(seen, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// present returns the token index of a value, or -1 for an absent value or null.
+func (p *parser) present(i int) int {
+	if i < 0 || p.toks[i].kind == tokNull {
+		return -1
+	}
+	return i
+}
+
+func (p *parser) property(pr prop) {
+	info := pr.info
+	ext := p.present(pr.ext)
+	if ext >= 0 && !info.prim {
+		p.fail("%q is not a primitive and cannot have a _%s companion", pr.name, pr.name)
 		return
 	}
-	if pr.el.IsArray() {
-		var vals, exts []any
-		if pr.has {
-			a, ok := pr.value.([]any)
-			if !ok {
-				p.fail(path, "%q must be an array", pr.key)
+	if info.array {
+		nv, ne := 0, 0
+		if pr.val >= 0 {
+			if p.toks[pr.val].kind != tokArray {
+				p.fail("%q must be an array", pr.name)
 				return
 			}
-			vals = a
+			nv = int(p.toks[pr.val].n)
 		}
-		if pr.ext != nil {
-			a, ok := pr.ext.([]any)
-			if !ok {
-				p.fail(path, "%q must be an array", "_"+pr.key)
+		if ext >= 0 {
+			if p.toks[ext].kind != tokArray {
+				p.fail("%q must be an array", "_"+string(pr.name))
 				return
 			}
-			exts = a
-			if pr.has && len(exts) != len(vals) {
-				p.fail(path, "%q and %q must have the same length", pr.key, "_"+pr.key)
+			ne = int(p.toks[ext].n)
+			if pr.val >= 0 && ne != nv {
+				p.fail("%q and %q must have the same length", pr.name, "_"+string(pr.name))
 				return
 			}
 		}
-		count := max(len(vals), len(exts))
+		count := max(nv, ne)
 		if count == 0 {
-			p.fail(path, "%q must not be an empty array", pr.key)
+			p.fail("%q must not be an empty array", pr.name)
 		}
+		vi, ei := pr.val+1, ext+1
+		mark := len(p.path)
 		for i := 0; i < count; i++ {
-			var v, e any
-			if i < len(vals) {
-				v = vals[i]
+			v, e := -1, -1
+			if i < nv {
+				v = p.present(vi)
+				vi = skip(p.toks, vi)
 			}
-			if i < len(exts) {
-				e = exts[i]
+			if i < ne {
+				e = p.present(ei)
+				ei = skip(p.toks, ei)
 			}
-			if v == nil && e == nil {
-				p.fail(fmt.Sprintf("%s[%d]", path, i), "null is not a valid value")
-				continue
+			p.path = append(strconv.AppendInt(append(p.path, '['), int64(i), 10), ']')
+			if v < 0 && e < 0 {
+				p.fail("null is not a valid value")
+			} else if c := p.value(pr, v, e); c != nil {
+				p.pending = append(p.pending, c)
 			}
-			if c := p.value(pr, v, e, fmt.Sprintf("%s[%d]", path, i)); c != nil {
-				n.Children = append(n.Children, c)
-			}
+			p.path = p.path[:mark]
 		}
 		return
 	}
-	if _, isArr := pr.value.([]any); isArr {
-		p.fail(path, "%q must not be an array", pr.key)
-		return
+	v := -1
+	if pr.val >= 0 {
+		switch p.toks[pr.val].kind {
+		case tokArray:
+			p.fail("%q must not be an array", pr.name)
+			return
+		case tokNull:
+			if ext < 0 {
+				p.fail("null is not a valid value")
+				return
+			}
+		default:
+			v = pr.val
+		}
 	}
-	if pr.has && pr.value == nil && pr.ext == nil {
-		p.fail(path, "null is not a valid value")
-		return
-	}
-	if c := p.value(pr, pr.value, pr.ext, path); c != nil {
-		n.Children = append(n.Children, c)
+	if c := p.value(pr, v, ext); c != nil {
+		p.pending = append(p.pending, c)
 	}
 }
 
-func (p *parser) value(pr keyed, v, ext any, path string) *Node {
+// value builds the node for one value v and its "_" companion e (token indexes, -1 when
+// absent or null).
+func (p *parser) value(pr prop, v, e int) *Node {
+	info := pr.info
 	switch {
-	case pr.typ == "Resource":
-		obj, ok := v.(map[string]any)
-		if !ok {
-			p.fail(path, "expected a resource object")
+	case info.typ == "Resource":
+		if v < 0 || p.toks[v].kind != tokObject {
+			p.fail("expected a resource object")
 			return nil
 		}
-		return p.resource(obj, path, pr.el)
-	case isPrimitiveType(pr.typ):
-		n := &Node{Name: pr.el.Name, Type: pr.typ, Def: pr.el}
-		if v != nil {
-			typ := pr.typ
-			if root, _, _ := strings.Cut(pr.el.Path, "."); pr.el.Path == root+".id" && p.reg.IsResource(root) {
-				typ = "id" // a resource's logical id, published as string but constrained as id
+		return p.resource(v, info.el)
+	case info.prim:
+		n := p.newNode()
+		*n = Node{Name: info.el.Name, Type: info.typ, Def: info.el}
+		if v >= 0 {
+			typ := info.typ
+			if info.resourceID {
+				typ = "id"
 			}
-			n.Value = p.primitive(typ, v, path)
+			n.Value = p.primitive(typ, v)
 		}
-		if ext != nil {
-			eo, ok := ext.(map[string]any)
-			if !ok {
-				p.fail(path, "_%s must be an object", pr.key)
+		if e >= 0 {
+			if p.toks[e].kind != tokObject {
+				p.fail("_%s must be an object", pr.name)
 				return nil
 			}
 			n.defPath = "Element"
-			p.object(n, eo, path)
+			p.object(n, e, false)
 			n.defPath = ""
 		}
 		return n
 	default:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			p.fail(path, "%q must be an object (type %s)", pr.key, pr.typ)
+		if v < 0 || p.toks[v].kind != tokObject {
+			p.fail("%q must be an object (type %s)", pr.name, info.typ)
 			return nil
 		}
-		if len(obj) == 0 {
-			p.fail(path, "%q must not be empty", pr.key)
+		if p.toks[v].n == 0 {
+			p.fail("%q must not be empty", pr.name)
 			return nil
 		}
-		n := &Node{Name: pr.el.Name, Type: pr.typ, Def: pr.el, defPath: p.reg.ChildPath(pr.el, pr.typ)}
-		p.object(n, obj, path)
+		n := p.newNode()
+		*n = Node{Name: info.el.Name, Type: info.typ, Def: info.el, defPath: info.childPath}
+		p.object(n, v, info.resType)
 		return n
 	}
 }
 
 var (
-	reDate     = regexp.MustCompile(`^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?$`)
-	reDateTime = regexp.MustCompile(`^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$`)
-	reInstant  = regexp.MustCompile(`^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$`)
-	reTime     = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$`)
-	reID       = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
-	reOID      = regexp.MustCompile(`^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$`)
-	reUUID     = regexp.MustCompile(`^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	reBase64   = regexp.MustCompile(`^[A-Za-z0-9+/=\s]*$`)
+	reOID    = regexp.MustCompile(`^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$`)
+	reUUID   = regexp.MustCompile(`^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	reBase64 = regexp.MustCompile(`^[A-Za-z0-9+/=\s]*$`)
 )
 
-// primitive checks a JSON value against a primitive type and returns the value to store.
-func (p *parser) primitive(typ string, v any, path string) any {
+// primitive checks the JSON value at token i against a primitive type and returns the value
+// to store.
+func (p *parser) primitive(typ string, i int) any {
+	kind := p.toks[i].kind
 	switch typ {
 	case "boolean":
-		b, ok := v.(bool)
-		if !ok {
-			p.fail(path, "expected a JSON boolean for %s", typ)
+		if kind != tokTrue && kind != tokFalse {
+			p.fail("expected a JSON boolean for %s", typ)
 			return nil
 		}
-		return b
+		return kind == tokTrue
 	case "integer", "positiveInt", "unsignedInt", "decimal":
-		num, ok := v.(json.Number)
-		if !ok {
-			p.fail(path, "expected a JSON number for %s, got %s", typ, jsonKind(v))
+		if kind != tokNumber {
+			p.fail("expected a JSON number for %s, got %s", typ, kindName[kind])
 			return nil
 		}
+		num := json.Number(p.str(i))
 		if typ == "decimal" {
 			if _, err := strconv.ParseFloat(string(num), 64); err != nil {
-				p.fail(path, "invalid decimal %s", num)
+				p.fail("invalid decimal %s", num)
 			}
 			return num
 		}
 		i, err := strconv.ParseInt(string(num), 10, 64)
 		if err != nil || i > math.MaxInt32 || i < math.MinInt32 {
-			p.fail(path, "invalid %s %s", typ, num)
+			p.fail("invalid %s %s", typ, num)
 			return num
 		}
 		if typ == "positiveInt" && i < 1 || typ == "unsignedInt" && i < 0 {
-			p.fail(path, "invalid %s %s", typ, num)
+			p.fail("invalid %s %s", typ, num)
 		}
 		return num
 	}
-	s, ok := v.(string)
-	if !ok {
-		p.fail(path, "expected a JSON string for %s, got %s", typ, jsonKind(v))
+	if kind != tokString {
+		p.fail("expected a JSON string for %s, got %s", typ, kindName[kind])
 		return nil
 	}
+	s := p.str(i)
 	if s == "" {
-		p.fail(path, "empty string is not a valid %s (omit the element instead)", typ)
+		p.fail("empty string is not a valid %s (omit the element instead)", typ)
 		return s
 	}
-	var re *regexp.Regexp
+	valid := true
 	switch typ {
 	case "date":
-		re = reDate
+		valid = isDate(s)
 	case "dateTime":
-		re = reDateTime
+		valid = isDateTime(s)
 	case "instant":
-		re = reInstant
+		valid = isInstant(s)
 	case "time":
-		re = reTime
+		valid = isTime(s)
 	case "id":
-		re = reID
+		valid = isID(s)
 	case "oid":
-		re = reOID
+		valid = reOID.MatchString(s)
 	case "uuid":
-		re = reUUID
+		valid = reUUID.MatchString(s)
 	case "base64Binary":
-		re = reBase64
+		valid = reBase64.MatchString(s)
 	case "code":
 		if strings.TrimSpace(s) != s || strings.Contains(s, "  ") {
-			p.fail(path, "invalid code %q (leading, trailing or repeated whitespace)", s)
+			p.fail("invalid code %q (leading, trailing or repeated whitespace)", s)
 		}
 	case "uri", "url", "canonical":
 		if strings.ContainsAny(s, " \t\r\n") {
-			p.fail(path, "invalid %s %q (contains whitespace)", typ, s)
+			p.fail("invalid %s %q (contains whitespace)", typ, s)
 		}
 	}
-	if re != nil && !re.MatchString(s) {
-		p.fail(path, "invalid %s %q", typ, s)
+	if !valid {
+		p.fail("invalid %s %q", typ, s)
 	}
 	return s
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }

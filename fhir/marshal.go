@@ -232,7 +232,9 @@ func (r *Resource) SetMeta(versionID string, lastUpdated time.Time) {
 		meta = r.Root.addChild("meta")
 	}
 	meta.setPrimitive("versionId", versionID)
-	meta.setPrimitive("lastUpdated", lastUpdated.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+	// Microseconds: the store orders versions by them, and a client that searches
+	// _lastUpdated with the value it was given must find exactly that version.
+	meta.setPrimitive("lastUpdated", lastUpdated.UTC().Format("2006-01-02T15:04:05.000000Z07:00"))
 }
 
 // Meta returns meta.versionId and meta.lastUpdated as stored in the tree.

@@ -144,7 +144,7 @@ func TestPrimitiveExtensionsAndMeta(t *testing.T) {
 	}
 	res.SetMeta("3", mustTime("2024-01-02T03:04:05Z"))
 	out := string(Marshal(res.Root))
-	want := `{"resourceType":"Patient","id":"p1","meta":{"versionId":"3","lastUpdated":"2024-01-02T03:04:05.000Z"},"name":[{"given":["A","B"],"_given":[null,{"extension":[{"url":"http://x","valueString":"y"}]}]}],"_birthDate":{"extension":[{"url":"http://z","valueCode":"unknown"}]}}`
+	want := `{"resourceType":"Patient","id":"p1","meta":{"versionId":"3","lastUpdated":"2024-01-02T03:04:05.000000Z"},"name":[{"given":["A","B"],"_given":[null,{"extension":[{"url":"http://x","valueString":"y"}]}]}],"_birthDate":{"extension":[{"url":"http://z","valueCode":"unknown"}]}}`
 	if out != want {
 		t.Fatalf("got  %s\nwant %s", out, want)
 	}

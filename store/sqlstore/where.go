@@ -22,24 +22,128 @@ import (
 // SQLite cannot run on an index when the pattern is a parameter. The ranges assume a binary
 // (code point) collation of the text columns: SQLite's default, and "C" on PostgreSQL.
 
+// mode is how a filter's condition is written: as the set of rows the search starts from
+// (drive: rid IN (SELECT rid FROM idx_… WHERE pid = ? AND value …), one index range scan), or
+// as a test of one candidate found otherwise (check: EXISTS (… WHERE rid = r.rid …), a probe
+// of the (rid, pid) index). SQLite materializes every IN list in full before it probes it, so
+// two drive conditions cost as much as the larger of their lists even when the other holds
+// one row: a search should drive from its most selective filter and check the rest.
+type mode int
+
+const (
+	drive mode = iota
+	check
+)
+
 // filter writes the SQL condition for one search filter over the resources row alias r.
+// Seeing one filter at a time, it lets a filter drive when it is likely selective on its own
+// (rank <= driveRank: identifiers, references, exact strings, name prefixes) and checks the
+// others, so that the single-patient searches (a patient reference or the compartment plus
+// a code or date) start from the patient's few rows. filters chooses better.
 func (b *builder) filter(f *search.Filter, r string) error {
-	return b.cond(f, r, nil)
+	m := check
+	if rank(f) <= driveRank {
+		m = drive
+	}
+	return b.cond(f, r, nil, m)
 }
 
-// cond writes f's condition on alias r. types are the resource types r may be when
+// driveRank is the highest rank filter lets drive.
+const driveRank = 2
+
+// filters writes " AND <condition>" for every filter of q: the one most likely to select the
+// fewest rows drives and the others check, and none drives when the compartment (written by
+// scope as an IN on compartment) already does. scope should call it in place of filter.
+func (b *builder) filters(q *search.Query, r string) error {
+	driver, best := -1, never
+	if q.Compartment == nil {
+		for i, f := range q.Filters {
+			if k := rank(f); k < best {
+				driver, best = i, k
+			}
+		}
+	}
+	for i, f := range q.Filters {
+		b.w(" AND ")
+		m := check
+		if i == driver {
+			m = drive
+		}
+		if err := b.cond(f, r, nil, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// never is the rank of filters that cannot drive: negations, :missing and conditions on the
+// resources row itself.
+const never = 100
+
+// rank orders filters by how few rows they typically select, from what the parameter and
+// modifier say (identifiers and references name few resources; a status or a date range
+// names many).
+func rank(f *search.Filter) int {
+	switch {
+	case f.Has != nil:
+		if f.Has.Filter == nil {
+			return never
+		}
+		return min(never, rank(f.Has.Filter)+1)
+	case f.Param == nil:
+		return never
+	case f.Chain != nil:
+		return rank(f.Chain)
+	case f.Modifier == "missing" || f.Modifier == "not":
+		return never
+	case f.Param.Code == "_id":
+		return 0
+	case f.Param.Code == "_lastUpdated":
+		return never
+	}
+	switch f.Param.Type {
+	case "reference":
+		return 1
+	case "token":
+		switch {
+		case f.Modifier == "text":
+			return 5
+		case strings.Contains(f.Param.Code, "identifier"):
+			return 1
+		}
+		return 3
+	case "string":
+		switch f.Modifier {
+		case "exact":
+			return 1
+		case "contains":
+			return 6
+		}
+		return 2
+	case "uri":
+		if f.Modifier == "" {
+			return 1
+		}
+		return 5
+	case "composite":
+		return 3
+	}
+	return 4
+}
+
+// cond writes f's condition on alias r in mode m. types are the resource types r may be when
 // f.ResourceType is "" (a system search, or a chain whose reference has several target
 // types); nil means every type.
-func (b *builder) cond(f *search.Filter, r string, types []string) error {
+func (b *builder) cond(f *search.Filter, r string, types []string, m mode) error {
 	if f.Has != nil {
-		return b.has(f, r)
+		return b.has(f, r, m)
 	}
 	if f.Param == nil {
 		return fmt.Errorf("filter without parameter")
 	}
 	types = b.typesOf(f, types)
 	if f.Chain != nil {
-		return b.chain(f, r, types)
+		return b.chain(f, r, types, m)
 	}
 	switch f.Param.Code {
 	case "_id":
@@ -73,74 +177,106 @@ func (b *builder) cond(f *search.Filter, r string, types []string) error {
 	if f.Modifier == "missing" {
 		return b.missing(f, r, pids)
 	}
-	not := false
-	var one func(v search.Value) error
-	switch f.Param.Type {
-	case "string":
-		one = func(v search.Value) error { b.stringSelect(pids, f.Modifier, v.Raw); return nil }
-	case "token":
-		if f.Modifier == "text" {
-			tp := b.pids(types, f.Param.Code, search.TextParamID)
-			one = func(v search.Value) error { b.stringSelect(tp, "", v.Raw); return nil }
-			break
-		}
-		not = f.Modifier == "not"
-		one = func(v search.Value) error { b.tokenSelect(pids, v); return nil }
-	case "reference":
-		if f.Modifier == "identifier" {
-			ip := b.pids(types, f.Param.Code, search.IdentifierParamID)
-			one = func(v search.Value) error { b.tokenSelect(ip, v); return nil }
-			break
-		}
-		one = func(v search.Value) error { b.referenceSelect(pids, v); return nil }
-	case "date":
-		one = func(v search.Value) error {
-			b.w("SELECT rid FROM idx_date WHERE ")
-			b.pidCond("pid", pids)
-			b.w(" AND ")
-			b.dateCond("lo", "hi", v)
-			return nil
-		}
-	case "number", "quantity":
-		table := "idx_number"
-		if f.Param.Type == "quantity" {
-			table = "idx_quantity"
-		}
-		one = func(v search.Value) error {
-			b.w("SELECT rid FROM ", table, " WHERE ")
-			b.pidCond("pid", pids)
-			b.w(" AND ")
-			b.numberCond("value", "lo", "hi", v)
-			if table == "idx_quantity" {
-				b.unitCond("system", "code", "unit", v)
-			}
-			return nil
-		}
-	case "uri":
-		one = func(v search.Value) error { b.uriSelect(pids, f.Modifier, v.Raw); return nil }
-	case "composite":
-		one = func(v search.Value) error { return b.compositeSelect(f, types, pids, v) }
-	default:
-		return fmt.Errorf("search parameter type %s not supported", f.Param.Type)
-	}
 	if len(f.Values) == 0 {
 		return fmt.Errorf("search parameter %s without a value", f.Param.Code)
 	}
-	b.w(r, ".rid ")
+	not := false
+	var brs []branch
+	add := func(table string, conds func() error) { brs = append(brs, branch{table, conds}) }
+	for _, v := range f.Values {
+		switch f.Param.Type {
+		case "string":
+			add("idx_string", func() error { b.stringConds(pids, f.Modifier, v.Raw); return nil })
+		case "token":
+			switch f.Modifier {
+			case "text":
+				tp := b.pids(types, f.Param.Code, search.TextParamID)
+				add("idx_string", func() error { b.stringConds(tp, "", v.Raw); return nil })
+			default:
+				not = f.Modifier == "not"
+				add("idx_token", func() error { b.tokenConds(pids, v); return nil })
+			}
+		case "reference":
+			if f.Modifier == "identifier" {
+				ip := b.pids(types, f.Param.Code, search.IdentifierParamID)
+				add("idx_token", func() error { b.tokenConds(ip, v); return nil })
+				break
+			}
+			if v.RefID != "" || v.URL == "" {
+				add("idx_reference", func() error { b.referenceConds(pids, v); return nil })
+			}
+			if v.URL != "" {
+				// The store does not know its own base URL, so an absolute reference matches
+				// both the literal reference it names and references written as that URL.
+				add("idx_reference", func() error { b.urlConds(pids, v); return nil })
+			}
+		case "date":
+			add("idx_date", func() error {
+				b.pidCond("pid", pids)
+				b.w(" AND ")
+				b.dateCond("lo", "hi", v)
+				return nil
+			})
+		case "number", "quantity":
+			table := "idx_number"
+			if f.Param.Type == "quantity" {
+				table = "idx_quantity"
+			}
+			add(table, func() error {
+				b.pidCond("pid", pids)
+				b.w(" AND ")
+				b.numberCond("value", "lo", "hi", v)
+				if table == "idx_quantity" {
+					b.unitCond("system", "code", "unit", v)
+				}
+				return nil
+			})
+		case "uri":
+			add("idx_uri", func() error { b.uriConds(pids, f.Modifier, v.Raw); return nil })
+		case "composite":
+			add("idx_composite", func() error { return b.compositeConds(f, types, pids, v) })
+		default:
+			return fmt.Errorf("search parameter type %s not supported", f.Param.Type)
+		}
+	}
+	if m == drive && !not {
+		b.w(r, ".rid IN (")
+		for i, br := range brs {
+			if i > 0 {
+				b.w(" UNION ALL ")
+			}
+			b.w("SELECT rid FROM ", br.table, " WHERE ")
+			if err := br.conds(); err != nil {
+				return err
+			}
+		}
+		b.w(")")
+		return nil
+	}
 	if not {
 		b.w("NOT ")
 	}
-	b.w("IN (")
-	for i, v := range f.Values {
+	b.w("(")
+	for i, br := range brs {
 		if i > 0 {
-			b.w(" UNION ALL ")
+			b.w(" OR ")
 		}
-		if err := one(v); err != nil {
+		x := b.alias("c")
+		b.w("EXISTS (SELECT 1 FROM ", br.table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")
+		if err := br.conds(); err != nil {
 			return err
 		}
+		b.w(")")
 	}
 	b.w(")")
 	return nil
+}
+
+// branch is one index-table test of a filter: its table and the conditions on that table's
+// columns, written unqualified so that they serve in either form.
+type branch struct {
+	table string
+	conds func() error
 }
 
 // typesOf narrows the candidate types to those f's parameter applies to.
@@ -241,9 +377,8 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-func (b *builder) stringSelect(pids []any, mod, raw string) {
+func (b *builder) stringConds(pids []any, mod, raw string) {
 	norm := search.NormalizeString(raw)
-	b.w("SELECT rid FROM idx_string WHERE ")
 	b.pidCond("pid", pids)
 	b.w(" AND ")
 	switch mod {
@@ -262,8 +397,7 @@ func (b *builder) stringSelect(pids []any, mod, raw string) {
 	}
 }
 
-func (b *builder) tokenSelect(pids []any, v search.Value) {
-	b.w("SELECT rid FROM idx_token WHERE ")
+func (b *builder) tokenConds(pids []any, v search.Value) {
 	b.pidCond("pid", pids)
 	if v.Code != "" {
 		b.w(" AND code = ")
@@ -275,39 +409,33 @@ func (b *builder) tokenSelect(pids []any, v search.Value) {
 	}
 }
 
-func (b *builder) referenceSelect(pids []any, v search.Value) {
-	if v.RefID != "" {
-		b.w("SELECT rid FROM idx_reference WHERE target_id = ")
-		b.arg(v.RefID)
-		b.w(" AND ")
-		b.pidCond("pid", pids)
-		if v.RefType != "" {
-			b.w(" AND target_type = ")
-			b.arg(v.RefType)
-		}
+func (b *builder) referenceConds(pids []any, v search.Value) {
+	if v.RefID == "" {
+		b.w("1 = 0")
+		return
 	}
-	if v.URL != "" {
-		// The store does not know its own base URL, so an absolute reference matches both
-		// the literal reference it names and references written as that URL.
-		if v.RefID != "" {
-			b.w(" UNION ALL ")
-		}
-		b.w("SELECT rid FROM idx_reference WHERE url = ")
-		b.arg(v.URL)
-		b.w(" AND ")
-		b.pidCond("pid", pids)
-		if v.Code != "" {
-			b.w(" AND version = ")
-			b.arg(v.Code)
-		}
-	}
-	if v.RefID == "" && v.URL == "" {
-		b.w("SELECT rid FROM idx_reference WHERE 1 = 0")
+	b.w("target_id = ")
+	b.arg(v.RefID)
+	b.w(" AND ")
+	b.pidCond("pid", pids)
+	if v.RefType != "" {
+		b.w(" AND target_type = ")
+		b.arg(v.RefType)
 	}
 }
 
-func (b *builder) uriSelect(pids []any, mod, u string) {
-	b.w("SELECT rid FROM idx_uri WHERE ")
+func (b *builder) urlConds(pids []any, v search.Value) {
+	b.w("url = ")
+	b.arg(v.URL)
+	b.w(" AND ")
+	b.pidCond("pid", pids)
+	if v.Code != "" {
+		b.w(" AND version = ")
+		b.arg(v.Code)
+	}
+}
+
+func (b *builder) uriConds(pids []any, mod, u string) {
 	b.pidCond("pid", pids)
 	switch mod {
 	case "above":
@@ -363,21 +491,19 @@ func (b *builder) dateCond(lo, hi string, v search.Value) {
 		b.w(lo, " < ")
 		b.arg(vlo)
 	case "ge":
+		// Above the value, or within it: since lo <= hi, hi > vhi OR lo >= vlo.
 		b.w("(", hi, " > ")
 		b.arg(vhi)
-		b.w(" OR (", lo, " >= ")
+		b.w(" OR ", lo, " >= ")
 		b.arg(vlo)
-		b.w(" AND ", hi, " <= ")
-		b.arg(vhi)
-		b.w("))")
+		b.w(")")
 	case "le":
+		// Below the value, or within it: lo < vlo OR hi <= vhi.
 		b.w("(", lo, " < ")
 		b.arg(vlo)
-		b.w(" OR (", lo, " >= ")
-		b.arg(vlo)
-		b.w(" AND ", hi, " <= ")
+		b.w(" OR ", hi, " <= ")
 		b.arg(vhi)
-		b.w("))")
+		b.w(")")
 	case "sa":
 		b.w(lo, " > ")
 		b.arg(vhi)
@@ -480,9 +606,8 @@ func (b *builder) unitCond(system, code, unit string, v search.Value) {
 	}
 }
 
-// compositeSelect matches all the value's components in the same idx_composite row.
-func (b *builder) compositeSelect(f *search.Filter, types []string, pids []any, v search.Value) error {
-	b.w("SELECT rid FROM idx_composite WHERE ")
+// compositeConds matches all the value's components in the same idx_composite row.
+func (b *builder) compositeConds(f *search.Filter, types []string, pids []any, v search.Value) error {
 	b.pidCond("pid", pids)
 	if len(v.Parts) > 3 {
 		return fmt.Errorf("composite %s has more than 3 components", f.Param.Code)
@@ -547,7 +672,7 @@ func (b *builder) compositeSelect(f *search.Filter, types []string, pids []any, 
 
 // chain matches resources whose reference parameter points at a live resource matching the
 // chained filter.
-func (b *builder) chain(f *search.Filter, r string, types []string) error {
+func (b *builder) chain(f *search.Filter, r string, types []string, m mode) error {
 	next := f.Chain.Param
 	code := ""
 	switch {
@@ -565,13 +690,17 @@ func (b *builder) chain(f *search.Filter, r string, types []string) error {
 		return nil
 	}
 	x, t := b.alias("x"), b.alias("t")
-	b.w(r, ".rid IN (SELECT ", x, ".rid FROM idx_reference ", x, " JOIN resources ", t, " ON ",
-		t, ".type = ", x, ".target_type AND ", t, ".id = ", x, ".target_id WHERE ")
+	from := "FROM idx_reference " + x + " JOIN resources " + t + " ON " + t + ".type = " + x + ".target_type AND " + t + ".id = " + x + ".target_id WHERE "
+	if m == drive {
+		b.w(r, ".rid IN (SELECT ", x, ".rid ", from)
+	} else {
+		b.w("EXISTS (SELECT 1 ", from, x, ".rid = ", r, ".rid AND ")
+	}
 	b.pidCond(x+".pid", b.pids(types, f.Param.Code, search.ParamID))
 	b.w(" AND ", t, ".deleted = 0 AND ")
 	b.pidCond(t+".type", anyStrings(targets))
 	b.w(" AND ")
-	if err := b.cond(f.Chain, t, targets); err != nil {
+	if err := b.cond(f.Chain, t, targets, m); err != nil {
 		return err
 	}
 	b.w(")")
@@ -581,14 +710,19 @@ func (b *builder) chain(f *search.Filter, r string, types []string) error {
 // has matches resources that a live resource of Has.Type points at through Has.Param and
 // that matches Has.Filter. The reference's target type must be the candidate's own, or a
 // Patient would match an Observation about a Group with the same id.
-func (b *builder) has(f *search.Filter, r string) error {
+func (b *builder) has(f *search.Filter, r string, m mode) error {
 	h := f.Has
 	if h.Param == nil || h.Filter == nil {
 		return fmt.Errorf("_has without parameter or filter")
 	}
 	x, s := b.alias("x"), b.alias("h")
-	b.w(r, ".id IN (SELECT ", x, ".target_id FROM idx_reference ", x, " JOIN resources ", s, " ON ",
-		s, ".rid = ", x, ".rid WHERE ", x, ".pid = ")
+	from := "FROM idx_reference " + x + " JOIN resources " + s + " ON " + s + ".rid = " + x + ".rid WHERE "
+	if m == drive {
+		b.w(r, ".id IN (SELECT ", x, ".target_id ", from)
+	} else {
+		b.w("EXISTS (SELECT 1 ", from, x, ".target_id = ", r, ".id AND ")
+	}
+	b.w(x, ".pid = ")
 	b.arg(search.ParamID(h.Type, h.Param.Code))
 	b.w(" AND ", x, ".target_type = ")
 	if f.ResourceType != "" {
@@ -599,7 +733,7 @@ func (b *builder) has(f *search.Filter, r string) error {
 	b.w(" AND ", s, ".deleted = 0 AND ", s, ".type = ")
 	b.arg(h.Type)
 	b.w(" AND ")
-	if err := b.cond(h.Filter, s, []string{h.Type}); err != nil {
+	if err := b.cond(h.Filter, s, []string{h.Type}, m); err != nil {
 		return err
 	}
 	b.w(")")

@@ -12,11 +12,11 @@ import (
 	"github.com/concord-health/concord/search"
 )
 
-// Every condition below selects rids (or ids) from an index table through an index whose
-// leading columns are the parameter id and the value, so the database starts from the few
-// rows that match rather than from every resource of the type. Several values of one
-// parameter are a UNION ALL of such selects, which both SQLite and PostgreSQL plan as
-// separate index lookups (an OR inside one select they may not).
+// Every condition reads an index table through an index: (pid, value) when it selects the
+// rows a search starts from, (rid, pid) when it tests a candidate, so the database never
+// walks every resource of the type when a filter can say where to start. Several values of
+// one parameter are a UNION ALL of selects, which both SQLite and PostgreSQL plan as separate
+// index lookups (an OR inside one select they may not).
 //
 // String prefixes are byte ranges (norm >= p AND norm < successor(p)) rather than LIKE, which
 // SQLite cannot run on an index when the pattern is a parameter. The ranges assume a binary

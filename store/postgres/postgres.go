@@ -35,6 +35,8 @@ var dialect = sqlstore.Dialect{
 	LockRow:     " FOR UPDATE",
 	CopyFrom:    copyFrom,
 	CopyMinRows: copyMinRows,
+	// pgx prepares and caches every statement per connection.
+	DriverCachesStatements: true,
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value DSN) and creates the

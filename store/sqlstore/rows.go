@@ -22,21 +22,29 @@ type rowBuffer struct {
 	inited bool
 }
 
+// bufferTables are the index tables in rowBuffer order, with the columns add fills.
+var bufferTables = [9]struct {
+	table string
+	cols  []string
+}{
+	{"idx_string", []string{"rid", "pid", "norm", "exact"}},
+	{"idx_token", []string{"rid", "pid", "system", "code"}},
+	{"idx_date", []string{"rid", "pid", "lo", "hi"}},
+	{"idx_number", []string{"rid", "pid", "value", "lo", "hi"}},
+	{"idx_quantity", []string{"rid", "pid", "system", "code", "unit", "value", "lo", "hi"}},
+	{"idx_reference", []string{"rid", "pid", "target_type", "target_id", "url", "version"}},
+	{"idx_uri", []string{"rid", "pid", "uri"}},
+	{"idx_composite", []string{"rid", "pid", "s1", "c1", "lo1", "hi1", "s2", "c2", "lo2", "hi2", "s3", "c3", "lo3", "hi3"}},
+	{"compartment", []string{"patient_id", "rid"}},
+}
+
 func (b *rowBuffer) init() {
 	if b.inited {
 		return
 	}
 	b.inited = true
-	b.tables = [9]tableRows{
-		{table: "idx_string", cols: []string{"rid", "pid", "norm", "exact"}},
-		{table: "idx_token", cols: []string{"rid", "pid", "system", "code"}},
-		{table: "idx_date", cols: []string{"rid", "pid", "lo", "hi"}},
-		{table: "idx_number", cols: []string{"rid", "pid", "value", "lo", "hi"}},
-		{table: "idx_quantity", cols: []string{"rid", "pid", "system", "code", "unit", "value", "lo", "hi"}},
-		{table: "idx_reference", cols: []string{"rid", "pid", "target_type", "target_id", "url", "version"}},
-		{table: "idx_uri", cols: []string{"rid", "pid", "uri"}},
-		{table: "idx_composite", cols: []string{"rid", "pid", "s1", "c1", "lo1", "hi1", "s2", "c2", "lo2", "hi2", "s3", "c3", "lo3", "hi3"}},
-		{table: "compartment", cols: []string{"patient_id", "rid"}},
+	for i, bt := range bufferTables {
+		b.tables[i] = tableRows{table: bt.table, cols: bt.cols}
 	}
 }
 
@@ -106,13 +114,22 @@ func (b *rowBuffer) add(rid int64, ix *search.Index) {
 	}
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+// maxChunkRows bounds the rows of one multi-row INSERT. Chunks are this size or a power of two
+// below it, so a handful of statement texts cover every batch and stay prepared.
+const maxChunkRows = 128
+
+// chunkLimit is the largest chunk for a table of n columns.
+func chunkLimit(n int, d *Dialect) int {
+	limit := maxChunkRows
+	for limit*n > d.MaxParams {
+		limit /= 2
+	}
+	return limit
 }
 
 // flush writes the buffered rows in multi-row INSERTs of at most d.MaxParams parameters, or
 // through the dialect's bulk copy on conn when a table has enough of them.
-func (b *rowBuffer) flush(ctx context.Context, ex execer, conn *sql.Conn, d *Dialect) error {
+func (b *rowBuffer) flush(ctx context.Context, exec func(ctx context.Context, q string, args ...any) error, conn *sql.Conn, d *Dialect) error {
 	if !b.inited {
 		return nil
 	}
@@ -125,22 +142,31 @@ func (b *rowBuffer) flush(ctx context.Context, ex execer, conn *sql.Conn, d *Dia
 			}
 			continue
 		}
-		per := d.MaxParams / n
-		if per > 500 {
-			per = 500
-		}
-		for start := 0; start < len(tr.args); start += per * n {
-			end := start + per*n
-			if end > len(tr.args) {
-				end = len(tr.args)
+		limit := chunkLimit(n, d)
+		for start := 0; start < len(tr.args); {
+			rows := limit
+			for rows*n > len(tr.args)-start {
+				rows /= 2
 			}
-			q := insertSQL(tr.table, tr.cols, (end-start)/n)
-			if _, err := ex.ExecContext(ctx, d.Rebind(q), tr.args[start:end]...); err != nil {
+			end := start + rows*n
+			if err := exec(ctx, insertSQL(tr.table, tr.cols, rows), tr.args[start:end]...); err != nil {
 				return err
 			}
+			start = end
 		}
 	}
 	return nil
+}
+
+// insertStatements are every multi-row INSERT flush can run.
+func insertStatements(d *Dialect) []string {
+	var out []string
+	for _, bt := range bufferTables {
+		for rows := chunkLimit(len(bt.cols), d); rows > 0; rows /= 2 {
+			out = append(out, insertSQL(bt.table, bt.cols, rows))
+		}
+	}
+	return out
 }
 
 func insertSQL(table string, cols []string, rows int) string {

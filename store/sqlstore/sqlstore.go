@@ -41,6 +41,10 @@ type Dialect struct {
 	// use it instead of multi-row INSERTs.
 	CopyFrom    func(ctx context.Context, conn *sql.Conn, table string, cols []string, args []any) error
 	CopyMinRows int
+	// DriverCachesStatements: the driver prepares and caches statements itself (pgx), so the
+	// store does not; otherwise every write-path statement is prepared once and reused, as
+	// parsing SQL costs more than running it on embedded engines.
+	DriverCachesStatements bool
 }
 
 // Rebind rewrites "?" placeholders for the dialect.
@@ -74,6 +78,9 @@ type DB struct {
 	read  *sql.DB // the pool reads use (may be the same as write)
 	d     *Dialect
 
+	// stmts are the write path's prepared statements by query text; fixed after Open.
+	stmts map[string]*sql.Stmt
+
 	// clock keeps lastUpdated strictly increasing across writes of this process, so that
 	// history order and _since are exact even when two writes share a microsecond.
 	clockMu sync.Mutex
@@ -90,6 +97,11 @@ func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
 	}
 	if err := db.createSchema(ctx); err != nil {
 		return nil, err
+	}
+	if !d.DriverCachesStatements {
+		if err := db.prepare(ctx); err != nil {
+			return nil, err
+		}
 	}
 	var maxLU sql.NullInt64
 	if err := write.QueryRowContext(ctx, "SELECT MAX(last_updated) FROM resources").Scan(&maxLU); err != nil {
@@ -120,8 +132,49 @@ func (db *DB) createSchema(ctx context.Context) error {
 	return tx.Commit()
 }
 
+// The write path's statements ("?" placeholders), besides the index inserts of rows.go.
+const (
+	insertResource = "INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, 1, ?, 0, ?) ON CONFLICT (type, id) DO NOTHING RETURNING rid"
+	selectCurrent  = "SELECT rid, version, last_updated, deleted FROM resources WHERE type = ? AND id = ?"
+	updateResource = "UPDATE resources SET version = ?, last_updated = ?, deleted = 0, body = ? WHERE rid = ?"
+	markDeleted    = "UPDATE resources SET version = ?, last_updated = ?, deleted = 1, body = NULL WHERE rid = ?"
+	archiveCurrent = `INSERT INTO history (rid, version, last_updated, deleted, body)
+		SELECT rid, version, last_updated, deleted, body FROM resources WHERE rid = ?`
+)
+
+func clearIndexSQL(table string) string { return "DELETE FROM " + table + " WHERE rid = ?" }
+
+// prepare prepares every write-path statement once, up front: inside a transaction the write
+// pool may have no connection to spare (SQLite has one).
+func (db *DB) prepare(ctx context.Context) error {
+	qs := []string{insertResource, selectCurrent + db.d.LockRow, updateResource, markDeleted, archiveCurrent}
+	for _, tab := range indexTables {
+		qs = append(qs, clearIndexSQL(tab))
+	}
+	qs = append(qs, insertStatements(db.d)...)
+	db.stmts = make(map[string]*sql.Stmt, len(qs))
+	for _, q := range qs {
+		q = db.d.Rebind(q)
+		st, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			db.closeStmts()
+			return fmt.Errorf("prepare %s: %w", q, err)
+		}
+		db.stmts[q] = st
+	}
+	return nil
+}
+
+func (db *DB) closeStmts() {
+	for _, st := range db.stmts {
+		st.Close()
+	}
+	db.stmts = nil
+}
+
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closeStmts()
 	err := db.write.Close()
 	if db.read != db.write {
 		if e := db.read.Close(); err == nil {
@@ -248,10 +301,50 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 // when the transaction needs to read them (Match) and before commit: one statement per
 // table per transaction is far cheaper than one per row.
 type tx struct {
-	db   *DB
-	tx   *sql.Tx
-	conn *sql.Conn // set when the dialect bulk-copies
-	buf  rowBuffer
+	db    *DB
+	tx    *sql.Tx
+	conn  *sql.Conn // set when the dialect bulk-copies
+	buf   rowBuffer
+	stmts map[string]*sql.Stmt // db.prepared statements bound to this transaction
+}
+
+// stmt returns q (already rebound) as a prepared statement of this transaction, or nil when
+// there is none (the driver caches statements itself, or q is not a write-path statement).
+func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := t.stmts[q]; ok {
+		return st
+	}
+	st, ok := t.db.stmts[q]
+	if !ok {
+		return nil
+	}
+	st = t.tx.StmtContext(ctx, st)
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st
+}
+
+// exec runs a write-path statement (q with "?" placeholders).
+func (t *tx) exec(ctx context.Context, q string, args ...any) error {
+	q = t.db.d.Rebind(q)
+	var err error
+	if st := t.stmt(ctx, q); st != nil {
+		_, err = st.ExecContext(ctx, args...)
+	} else {
+		_, err = t.tx.ExecContext(ctx, q, args...)
+	}
+	return err
+}
+
+// queryRow runs a write-path query (q with "?" placeholders) that returns one row.
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	q = t.db.d.Rebind(q)
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
 func (t *tx) Current(ctx context.Context, typ, id string) (*store.Record, error) {
@@ -263,7 +356,6 @@ func (t *tx) Current(ctx context.Context, typ, id string) (*store.Record, error)
 }
 
 func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
-	d := t.db.d
 	res := p.Resource
 	if p.IfMatch == 0 {
 		// Creates dominate (imports), so try the insert first: one statement instead of a
@@ -273,8 +365,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 		res.SetMeta("1", micros(lu))
 		body := res.Bytes()
 		var rid int64
-		err := t.tx.QueryRowContext(ctx, d.Rebind("INSERT INTO resources (type, id, version, last_updated, deleted, body) VALUES (?, ?, 1, ?, 0, ?) ON CONFLICT (type, id) DO NOTHING RETURNING rid"),
-			res.Type, res.ID, lu, body).Scan(&rid)
+		err := t.queryRow(ctx, insertResource, res.Type, res.ID, lu, body).Scan(&rid)
 		if err == nil {
 			if p.Index != nil {
 				t.buf.add(rid, p.Index)
@@ -314,7 +405,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 			return nil, err
 		}
 	}
-	if _, err := t.tx.ExecContext(ctx, d.Rebind("UPDATE resources SET version = ?, last_updated = ?, deleted = 0, body = ? WHERE rid = ?"), version, lu, body, rid); err != nil {
+	if err := t.exec(ctx, updateResource, version, lu, body, rid); err != nil {
 		return nil, err
 	}
 	if p.Index != nil {
@@ -326,16 +417,14 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 // lockCurrent reads the row of a resource about to get a new version, locking it where the
 // dialect can.
 func (t *tx) lockCurrent(ctx context.Context, typ, id string) (rid, version, lastUpdated int64, deleted int, err error) {
-	err = t.tx.QueryRowContext(ctx, t.db.d.Rebind("SELECT rid, version, last_updated, deleted FROM resources WHERE type = ? AND id = ?"+t.db.d.LockRow), typ, id).
+	err = t.queryRow(ctx, selectCurrent+t.db.d.LockRow, typ, id).
 		Scan(&rid, &version, &lastUpdated, &deleted)
 	return
 }
 
 // archive copies the current row of rid into history before it is replaced.
 func (t *tx) archive(ctx context.Context, rid int64) error {
-	_, err := t.tx.ExecContext(ctx, t.db.d.Rebind(`INSERT INTO history (rid, version, last_updated, deleted, body)
-		SELECT rid, version, last_updated, deleted, body FROM resources WHERE rid = ?`), rid)
-	return err
+	return t.exec(ctx, archiveCurrent, rid)
 }
 
 func (t *tx) clearIndex(ctx context.Context, rid int64) error {
@@ -344,7 +433,7 @@ func (t *tx) clearIndex(ctx context.Context, rid int64) error {
 		return err
 	}
 	for _, tab := range indexTables {
-		if _, err := t.tx.ExecContext(ctx, t.db.d.Rebind("DELETE FROM "+tab+" WHERE rid = ?"), rid); err != nil {
+		if err := t.exec(ctx, clearIndexSQL(tab), rid); err != nil {
 			return err
 		}
 	}
@@ -352,7 +441,6 @@ func (t *tx) clearIndex(ctx context.Context, rid int64) error {
 }
 
 func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.Record, error) {
-	d := t.db.d
 	rid, version, prevLU, del, err := t.lockCurrent(ctx, typ, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
@@ -374,7 +462,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	}
 	lu := t.db.after(prevLU)
 	version++
-	if _, err := t.tx.ExecContext(ctx, d.Rebind("UPDATE resources SET version = ?, last_updated = ?, deleted = 1, body = NULL WHERE rid = ?"), version, lu, rid); err != nil {
+	if err := t.exec(ctx, markDeleted, version, lu, rid); err != nil {
 		return nil, err
 	}
 	return &store.Record{Type: typ, ID: id, Version: version, LastUpdated: micros(lu), Deleted: true}, nil
@@ -405,7 +493,7 @@ func (t *tx) Match(ctx context.Context, q *search.Query, limit int) ([]string, e
 }
 
 func (t *tx) flush(ctx context.Context) error {
-	err := t.buf.flush(ctx, t.tx, t.conn, t.db.d)
+	err := t.buf.flush(ctx, t.exec, t.conn, t.db.d)
 	t.buf.reset()
 	return err
 }

@@ -30,6 +30,7 @@ var dialect = sqlstore.Dialect{
 	BlobType:             "BYTEA",
 	RealType:             "DOUBLE PRECISION",
 	MaxParams:            65535,
+	Analyze:              "ANALYZE",
 	// Transaction-scoped, so it is released with the schema transaction whatever happens.
 	SchemaLock:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLockKey),
 	LockRow:     " FOR UPDATE",

@@ -59,13 +59,7 @@ func (b *builder) scope(q *search.Query, r string) error {
 		b.arg(c.ID)
 		b.w(")")
 	}
-	for _, f := range q.Filters {
-		b.w(" AND ")
-		if err := b.filter(f, r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return b.filters(q, r)
 }
 
 // compileMatch builds the id query used by conditional interactions.

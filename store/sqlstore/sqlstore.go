@@ -41,6 +41,8 @@ type Dialect struct {
 	// use it instead of multi-row INSERTs.
 	CopyFrom    func(ctx context.Context, conn *sql.Conn, table string, cols []string, args []any) error
 	CopyMinRows int
+	// Analyze refreshes the planner's statistics (run in the background as a store grows).
+	Analyze string
 	// DriverCachesStatements: the driver prepares and caches statements itself (pgx), so the
 	// store does not; otherwise every write-path statement is prepared once and reused, as
 	// parsing SQL costs more than running it on embedded engines.
@@ -80,6 +82,8 @@ type DB struct {
 
 	// stmts are the write path's prepared statements by query text; fixed after Open.
 	stmts map[string]*sql.Stmt
+
+	planner planner
 
 	// clock keeps lastUpdated strictly increasing across writes of this process, so that
 	// history order and _since are exact even when two writes share a microsecond.
@@ -294,7 +298,11 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		sqlTx.Rollback()
 		return err
 	}
-	return sqlTx.Commit()
+	if err := sqlTx.Commit(); err != nil {
+		return err
+	}
+	db.noteWrites(t.writes)
+	return nil
 }
 
 // tx is one write transaction. Index rows are buffered and written in multi-row statements
@@ -306,6 +314,8 @@ type tx struct {
 	conn  *sql.Conn // set when the dialect bulk-copies
 	buf   rowBuffer
 	stmts map[string]*sql.Stmt // db.prepared statements bound to this transaction
+	// writes counts the versions written, for the planner statistics.
+	writes int
 }
 
 // stmt returns q (already rebound) as a prepared statement of this transaction, or nil when
@@ -411,6 +421,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 	if p.Index != nil {
 		t.buf.add(rid, p.Index)
 	}
+	t.writes++
 	return &store.Record{Type: res.Type, ID: res.ID, Version: version, LastUpdated: micros(lu), Body: body}, nil
 }
 

@@ -3,7 +3,8 @@ package sqlstore
 import "strings"
 
 // The schema is the same on every backend; dialects substitute the few column types that
-// differ ({{rid}} for the resource row key, {{blob}} for bodies, {{real}} for floats).
+// differ ({{rid}} for the resource row key, {{blob}} for bodies, {{real}} for floats,
+// {{ctext}} for text compared by prefix ranges, which must sort by bytes).
 //
 // resources holds the current version of each resource (a deletion keeps its row with
 // deleted=1 and no body); history holds the older versions. Index rows reference resources
@@ -31,7 +32,7 @@ var schema = []string{
 	)`,
 	`CREATE INDEX IF NOT EXISTS history_last_updated ON history (last_updated)`,
 
-	`CREATE TABLE IF NOT EXISTS idx_string (rid BIGINT NOT NULL, pid BIGINT NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS idx_string (rid BIGINT NOT NULL, pid BIGINT NOT NULL, norm {{ctext}} NOT NULL, exact {{ctext}} NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (pid, norm)`,
 	`CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid, pid)`,
 
@@ -56,14 +57,14 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (url)`,
 	`CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid)`,
 
-	`CREATE TABLE IF NOT EXISTS idx_uri (rid BIGINT NOT NULL, pid BIGINT NOT NULL, uri TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS idx_uri (rid BIGINT NOT NULL, pid BIGINT NOT NULL, uri {{ctext}} NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (pid, uri)`,
 	`CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid, pid)`,
 
 	`CREATE TABLE IF NOT EXISTS idx_composite (rid BIGINT NOT NULL, pid BIGINT NOT NULL,
-		s1 TEXT NOT NULL, c1 TEXT NOT NULL, lo1 {{real}} NOT NULL, hi1 {{real}} NOT NULL,
-		s2 TEXT NOT NULL, c2 TEXT NOT NULL, lo2 {{real}} NOT NULL, hi2 {{real}} NOT NULL,
-		s3 TEXT NOT NULL, c3 TEXT NOT NULL, lo3 {{real}} NOT NULL, hi3 {{real}} NOT NULL)`,
+		s1 TEXT NOT NULL, c1 {{ctext}} NOT NULL, lo1 {{real}} NOT NULL, hi1 {{real}} NOT NULL,
+		s2 TEXT NOT NULL, c2 {{ctext}} NOT NULL, lo2 {{real}} NOT NULL, hi2 {{real}} NOT NULL,
+		s3 TEXT NOT NULL, c3 {{ctext}} NOT NULL, lo3 {{real}} NOT NULL, hi3 {{real}} NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS idx_composite_value ON idx_composite (pid, c1)`,
 	`CREATE INDEX IF NOT EXISTS idx_composite_rid ON idx_composite (rid, pid)`,
 
@@ -78,7 +79,11 @@ var indexTables = []string{"idx_string", "idx_token", "idx_date", "idx_number", 
 	"idx_reference", "idx_uri", "idx_composite", "compartment"}
 
 func (d *Dialect) schemaStatements() []string {
-	r := strings.NewReplacer("{{rid}}", d.RIDColumn, "{{blob}}", d.BlobType, "{{real}}", d.RealType)
+	ctext := "TEXT"
+	if d.ByteOrderText != "" {
+		ctext = d.ByteOrderText
+	}
+	r := strings.NewReplacer("{{rid}}", d.RIDColumn, "{{blob}}", d.BlobType, "{{real}}", d.RealType, "{{ctext}}", ctext)
 	out := make([]string, len(schema))
 	for i, s := range schema {
 		out[i] = r.Replace(s)

@@ -24,6 +24,9 @@ type Dialect struct {
 	NumberedPlaceholders bool
 	// Column types substituted into the schema.
 	RIDColumn, BlobType, RealType string
+	// ByteOrderText is the column type of text searched by prefix ranges (string and uri
+	// values): the range [p, successor(p)) only works under byte-order collation. "" = TEXT.
+	ByteOrderText string
 	// MaxParams bounds the parameters of one statement (multi-row inserts are chunked).
 	MaxParams int
 	// Init runs on a new database before the schema (pragmas, extensions).

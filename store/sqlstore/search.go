@@ -87,17 +87,18 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		count = DefaultCount
 	}
 	res := &store.Result{Total: -1}
-	if q.Total != "none" || q.Summary == "count" {
+	countAll := func() error {
 		b := &builder{d: db.d, reg: definitions.R4()}
 		b.w("SELECT COUNT(*) FROM resources r WHERE ")
 		if err := b.scope(q, "r"); err != nil {
-			return nil, err
+			return err
 		}
-		if err := db.read.QueryRowContext(ctx, db.d.Rebind(b.sb.String()), b.args...).Scan(&res.Total); err != nil {
-			return nil, err
-		}
+		return db.read.QueryRowContext(ctx, db.d.Rebind(b.sb.String()), b.args...).Scan(&res.Total)
 	}
-	if q.Summary == "count" || q.Count == 0 && q.Summary == "count" {
+	if q.Summary == "count" {
+		if err := countAll(); err != nil {
+			return nil, err
+		}
 		return res, nil
 	}
 
@@ -170,8 +171,15 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 			res.Prev = "b" + strconv.FormatInt(first, 10)
 		}
 	}
-	if res.Total < 0 && !more && offset == 0 && after < 0 && before < 0 {
+	// A first page that holds every match is its own count: the COUNT query, which costs
+	// as much as the search, runs only when there are more pages.
+	switch {
+	case !more && offset == 0 && after < 0 && before < 0:
 		res.Total = len(matches)
+	case q.Total != "none":
+		if err := countAll(); err != nil {
+			return nil, err
+		}
 	}
 	for _, m := range matches {
 		res.Matches = append(res.Matches, m.rec)

@@ -5,8 +5,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,9 +20,8 @@ import (
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
 	"github.com/concord-health/concord/store/postgres"
+	"github.com/concord-health/concord/store/postgres/pgtest"
 	"github.com/concord-health/concord/store/sqlite"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 const bundlesDir = "../../shared/data/synthea/bundles"
@@ -85,37 +82,16 @@ func backends() []backend {
 		}
 		return st
 	}}}
-	if dsn := os.Getenv("CONCORD_TEST_POSTGRES"); dsn != "" {
-		bs = append(bs, backend{"postgres", func(tb testing.TB) store.Store {
-			return openPostgres(tb, dsn)
-		}})
+	if os.Getenv(pgtest.Env) != "" {
+		bs = append(bs, backend{"postgres", openPostgres})
 	}
 	return bs
 }
 
 // openPostgres opens the store in a fresh schema, dropped when the benchmark ends.
-func openPostgres(tb testing.TB, dsn string) store.Store {
+func openPostgres(tb testing.TB) store.Store {
 	tb.Helper()
-	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	st, err := postgres.Open(context.Background(), u.String())
+	st, err := postgres.Open(context.Background(), pgtest.FreshSchema(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

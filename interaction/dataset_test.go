@@ -2,15 +2,12 @@ package interaction_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/fhir/definitions"
@@ -18,9 +15,8 @@ import (
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
 	"github.com/concord-health/concord/store/postgres"
+	"github.com/concord-health/concord/store/postgres/pgtest"
 	"github.com/concord-health/concord/store/sqlite"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 const (
@@ -42,29 +38,13 @@ func backends(t *testing.T) []backend {
 		t.Cleanup(func() { st.Close() })
 		return st
 	}}}
-	if dsn := os.Getenv("CONCORD_TEST_POSTGRES"); dsn != "" {
+	if os.Getenv(pgtest.Env) != "" {
 		bs = append(bs, backend{"postgres", func(t *testing.T) store.Store {
-			schema := fmt.Sprintf("dataset_%d", time.Now().UnixNano())
-			admin, err := sql.Open("pgx", dsn)
+			st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-				t.Fatal(err)
-			}
-			u, _ := url.Parse(dsn)
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			st, err := postgres.Open(context.Background(), u.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				st.Close()
-				admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-				admin.Close()
-			})
+			t.Cleanup(func() { st.Close() })
 			return st
 		}})
 	} else {

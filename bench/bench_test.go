@@ -57,16 +57,7 @@ func items(tb testing.TB, raw []byte) []interaction.LoadItem {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var out []interaction.LoadItem
-	for _, e := range res.Root.Child("entry") {
-		r := e.First("resource")
-		it := interaction.LoadItem{FullURL: e.Text("fullUrl"), Resource: &fhir.Resource{Type: r.Type, ID: r.Text("id"), Root: r}}
-		if rq := e.First("request"); rq != nil {
-			it.Method, it.URL = rq.Text("method"), rq.Text("url")
-		}
-		out = append(out, it)
-	}
-	return out
+	return interaction.BundleItems(res)
 }
 
 type backend struct {

@@ -428,13 +428,10 @@ func (s *Service) entryTx(ctx context.Context, tx store.Tx, e *entry, sub *Reque
 		}
 		return s.createTx(ctx, tx, sub, e.res, e.ix, nil)
 	case "PUT":
-		var ifMatch int64
-		if e.ifMatch != "" {
-			v, ok := parseETag(e.ifMatch)
-			if !ok {
-				return nil, e.fail(400, fhir.IssueInvalid, "invalid ifMatch %q", e.ifMatch)
-			}
-			ifMatch = v
+		ifMatch, ferr := ifMatchVersion(e.ifMatch)
+		if ferr != nil {
+			ferr.Issues[0].Expression = []string{e.where()}
+			return nil, ferr
 		}
 		return s.updateTx(ctx, tx, sub, e.res, e.ix, ifMatch)
 	case "DELETE":
@@ -455,13 +452,10 @@ func (s *Service) entryTx(ctx context.Context, tx store.Tx, e *entry, sub *Reque
 			}
 			return nil, e.fail(412, fhir.IssueMultiple, "conditional delete %q matches more than one resource", e.url)
 		}
-		var ifMatch int64
-		if e.ifMatch != "" {
-			v, ok := parseETag(e.ifMatch)
-			if !ok {
-				return nil, e.fail(400, fhir.IssueInvalid, "invalid ifMatch %q", e.ifMatch)
-			}
-			ifMatch = v
+		ifMatch, ferr := ifMatchVersion(e.ifMatch)
+		if ferr != nil {
+			ferr.Issues[0].Expression = []string{e.where()}
+			return nil, ferr
 		}
 		r, err := s.deleteTx(ctx, tx, e.path[0], e.path[1], ifMatch)
 		if errors.Is(err, store.ErrNotFound) {

@@ -131,15 +131,7 @@ func TestDatasets(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", p, err)
 				}
-				var items []interaction.LoadItem
-				for _, e := range res.Root.Child("entry") {
-					r := e.First("resource")
-					it := interaction.LoadItem{FullURL: e.Text("fullUrl"), Resource: &fhir.Resource{Type: r.Type, ID: r.Text("id"), Root: r}}
-					if rq := e.First("request"); rq != nil {
-						it.Method, it.URL = rq.Text("method"), rq.Text("url")
-					}
-					items = append(items, it)
-				}
+				items := interaction.BundleItems(res)
 				if _, err := svc.Load(ctx, items); err != nil {
 					t.Fatalf("loading %s: %v", filepath.Base(p), err)
 				}

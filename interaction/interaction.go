@@ -288,7 +288,3 @@ func statusText(code int) string {
 	}
 	return "Error"
 }
-
-func cutQuery(u string) (path, query string, found bool) { return strings.Cut(u, "?") }
-
-func parseQuery(q string) (url.Values, error) { return url.ParseQuery(q) }

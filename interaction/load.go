@@ -2,6 +2,8 @@ package interaction
 
 import (
 	"context"
+	"net/url"
+	"strings"
 
 	"github.com/concord-health/concord/fhir"
 )
@@ -47,9 +49,9 @@ func (s *Service) Load(ctx context.Context, items []LoadItem) (*LoadResult, erro
 		if e.url == "" {
 			e.url = res.Type
 		}
-		p, rawQ, _ := cutQuery(e.url)
+		p, rawQ, _ := strings.Cut(e.url, "?")
 		e.path = splitPath(p)
-		q, err := parseQuery(rawQ)
+		q, err := url.ParseQuery(rawQ)
 		if err != nil {
 			return nil, e.fail(400, fhir.IssueInvalid, "invalid request url %q", e.url)
 		}
@@ -77,4 +79,28 @@ func (s *Service) Load(ctx context.Context, items []LoadItem) (*LoadResult, erro
 		}
 	}
 	return r, nil
+}
+
+// BundleItems unpacks a Bundle for Load: transaction and batch entries keep their request
+// (reads are dropped), entries of other Bundle types are loaded by their resource's id.
+func BundleItems(b *fhir.Resource) []LoadItem {
+	typ := b.Root.Text("type")
+	var items []LoadItem
+	for _, e := range b.Root.Child("entry") {
+		it := LoadItem{FullURL: e.Text("fullUrl")}
+		if r := e.First("resource"); r != nil {
+			it.Resource = &fhir.Resource{Type: r.Type, ID: r.Text("id"), Root: r}
+		}
+		if rq := e.First("request"); rq != nil && (typ == "transaction" || typ == "batch") {
+			it.Method, it.URL, it.IfNoneExist = strings.ToUpper(rq.Text("method")), rq.Text("url"), rq.Text("ifNoneExist")
+			if it.Method == "GET" || it.Method == "HEAD" {
+				continue
+			}
+		}
+		if it.Resource == nil && it.Method != "DELETE" {
+			continue
+		}
+		items = append(items, it)
+	}
+	return items
 }

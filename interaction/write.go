@@ -41,6 +41,18 @@ func parseETag(s string) (int64, bool) {
 	return v, err == nil && v > 0
 }
 
+// ifMatchVersion reads an If-Match value (0 when absent), as a 400 when malformed.
+func ifMatchVersion(h string) (int64, *fhir.Error) {
+	if h == "" {
+		return 0, nil
+	}
+	v, ok := parseETag(h)
+	if !ok {
+		return 0, fhir.Errorf(400, fhir.IssueInvalid, "invalid If-Match %q", h)
+	}
+	return v, nil
+}
+
 // conditionQuery parses the search of a conditional interaction (If-None-Exist or a
 // conditional URL). Unknown parameters are an error: guessing could update the wrong record.
 func (s *Service) conditionQuery(typ, raw string) (*search.Query, *fhir.Error) {
@@ -142,13 +154,9 @@ func (s *Service) update(ctx context.Context, req *Request, typ, id string) *Res
 	if res.ID != id {
 		return failure(fhir.Errorf(400, fhir.IssueInvalid, "the resource id %q does not match the URL's id %q", res.ID, id))
 	}
-	var ifMatch int64
-	if req.IfMatch != "" {
-		v, ok := parseETag(req.IfMatch)
-		if !ok {
-			return failure(fhir.Errorf(400, fhir.IssueInvalid, "invalid If-Match %q", req.IfMatch))
-		}
-		ifMatch = v
+	ifMatch, ferr := ifMatchVersion(req.IfMatch)
+	if ferr != nil {
+		return failure(ferr)
 	}
 	ix := s.index.Extract(res)
 	return s.inTx(ctx, func(tx store.Tx) (*Response, error) {
@@ -187,13 +195,9 @@ func (s *Service) updateTx(ctx context.Context, tx store.Tx, req *Request, res *
 }
 
 func (s *Service) delete(ctx context.Context, req *Request, typ, id string) *Response {
-	var ifMatch int64
-	if req.IfMatch != "" {
-		v, ok := parseETag(req.IfMatch)
-		if !ok {
-			return failure(fhir.Errorf(400, fhir.IssueInvalid, "invalid If-Match %q", req.IfMatch))
-		}
-		ifMatch = v
+	ifMatch, ferr := ifMatchVersion(req.IfMatch)
+	if ferr != nil {
+		return failure(ferr)
 	}
 	return s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.deleteTx(ctx, tx, typ, id, ifMatch)

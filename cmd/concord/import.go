@@ -158,34 +158,11 @@ func importFile(ctx context.Context, svc *interaction.Service, path string, p *p
 	var items []interaction.LoadItem
 	switch typ := res.Root.Text("type"); {
 	case res.Type == "Bundle" && (typ == "transaction" || typ == "batch" || typ == "collection" || typ == "searchset" || typ == "history"):
-		items = bundleItems(res, typ)
+		items = interaction.BundleItems(res)
 	default:
 		items = []interaction.LoadItem{{Resource: res}}
 	}
 	return load(ctx, svc, items, p)
-}
-
-// bundleItems unpacks a Bundle's entries; transaction and batch entries keep their request.
-func bundleItems(b *fhir.Resource, typ string) []interaction.LoadItem {
-	var items []interaction.LoadItem
-	for _, e := range b.Root.Child("entry") {
-		r := e.First("resource")
-		it := interaction.LoadItem{FullURL: e.Text("fullUrl")}
-		if r != nil {
-			it.Resource = &fhir.Resource{Type: r.Type, ID: r.Text("id"), Root: r}
-		}
-		if rq := e.First("request"); rq != nil && (typ == "transaction" || typ == "batch") {
-			it.Method, it.URL, it.IfNoneExist = strings.ToUpper(rq.Text("method")), rq.Text("url"), rq.Text("ifNoneExist")
-			if it.Method == "GET" || it.Method == "HEAD" {
-				continue
-			}
-		}
-		if it.Resource == nil && it.Method != "DELETE" {
-			continue
-		}
-		items = append(items, it)
-	}
-	return items
 }
 
 func importNDJSON(ctx context.Context, svc *interaction.Service, r io.Reader, p *progress) error {

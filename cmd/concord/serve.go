@@ -6,6 +6,7 @@ import (
 	"flag"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -22,6 +23,7 @@ func serve(args []string) error {
 	database := fs.String("database", envDefault("database", ""), "postgres://… URL to use PostgreSQL instead (CONCORD_DATABASE)")
 	maxBodyDefault, _ := strconv.ParseInt(envDefault("max-body", strconv.Itoa(server.DefaultMaxBody)), 10, 64)
 	maxBody := fs.Int64("max-body", maxBodyDefault, "largest request body in bytes (CONCORD_MAX_BODY)")
+	debugAddr := fs.String("debug-addr", envDefault("debug-addr", ""), "if set, serve Go runtime profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (CONCORD_DEBUG_ADDR)")
 	fs.Parse(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -47,9 +49,27 @@ func serve(args []string) error {
 	if *database != "" {
 		backend = "database"
 	}
+	if *debugAddr != "" {
+		go serveDebug(*debugAddr)
+	}
 	slog.Info("concord listening", "base", "http://"+*addr+"/fhir", "store", backend)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// serveDebug serves the Go runtime profiles on their own listener, so they are never
+// reachable through the FHIR address.
+func serveDebug(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	slog.Info("debug profiles", "addr", "http://"+addr+"/debug/pprof/")
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		slog.Error("debug listener", "err", err)
+	}
 }

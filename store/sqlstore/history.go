@@ -42,7 +42,7 @@ func (db *DB) History(ctx context.Context, req store.HistoryRequest) (*store.His
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	var total int
-	if err := db.read.QueryRowContext(ctx, db.d.Rebind(cte+"SELECT COUNT(*) FROM v"+where), args...).Scan(&total); err != nil {
+	if err := db.reads.QueryRowContext(ctx, db.d.Rebind(cte+"SELECT COUNT(*) FROM v"+where), args...).Scan(&total); err != nil {
 		return nil, err
 	}
 	count := req.Count
@@ -64,7 +64,7 @@ func (db *DB) History(ctx context.Context, req store.HistoryRequest) (*store.His
 	}
 	q := cte + "SELECT v.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body FROM v" + where +
 		fmt.Sprintf(" ORDER BY v.last_updated DESC, v.rid DESC, v.version DESC LIMIT %d", count+1)
-	rows, err := db.read.QueryContext(ctx, db.d.Rebind(q), args...)
+	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(q), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -149,7 +149,7 @@ func (b *rowBuffer) flush(ctx context.Context, exec func(ctx context.Context, q 
 				rows /= 2
 			}
 			end := start + rows*n
-			if err := exec(ctx, insertSQL(tr.table, tr.cols, rows), tr.args[start:end]...); err != nil {
+			if err := exec(ctx, insertSQL(d, tr.table, tr.cols, rows), tr.args[start:end]...); err != nil {
 				return err
 			}
 			start = end
@@ -163,15 +163,20 @@ func insertStatements(d *Dialect) []string {
 	var out []string
 	for _, bt := range bufferTables {
 		for rows := chunkLimit(len(bt.cols), d); rows > 0; rows /= 2 {
-			out = append(out, insertSQL(bt.table, bt.cols, rows))
+			out = append(out, insertSQL(d, bt.table, bt.cols, rows))
 		}
 	}
 	return out
 }
 
-func insertSQL(table string, cols []string, rows int) string {
+func insertSQL(d *Dialect, table string, cols []string, rows int) string {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO ")
+	if d.InsertVerb != "" {
+		sb.WriteString(d.InsertVerb)
+		sb.WriteByte(' ')
+	} else {
+		sb.WriteString("INSERT INTO ")
+	}
 	sb.WriteString(table)
 	sb.WriteString(" (")
 	sb.WriteString(strings.Join(cols, ", "))

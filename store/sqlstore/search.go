@@ -1,8 +1,11 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,6 +24,8 @@ type builder struct {
 	sb   strings.Builder
 	args []any
 	n    int // alias counter
+	// conds counts the top-level conditions written (see and).
+	conds int
 }
 
 func (b *builder) w(s ...string) {
@@ -39,33 +44,53 @@ func (b *builder) alias(prefix string) string {
 // scope writes the conditions every match satisfies: live, of the searched type(s), in the
 // compartment, and every filter.
 func (b *builder) scope(q *search.Query, r string) error {
-	b.w(r, ".deleted = 0")
-	switch {
-	case q.Type != "":
-		b.w(" AND ", r, ".type = ")
-		b.arg(q.Type)
-	case len(q.Types) > 0:
-		b.w(" AND ", r, ".type IN (")
-		for i, t := range q.Types {
-			if i > 0 {
-				b.w(", ")
-			}
-			b.arg(t)
+	// Index rows exist only for live current versions, and their parameter ids name the
+	// resource type: when an index table drives, its rids are live resources of the
+	// searched types, and testing the resources row again would cost a read per match.
+	if q.Compartment != nil || !drivenByRID(q) {
+		b.and()
+		b.w(r, ".deleted = 0")
+		switch {
+		case q.Type != "":
+			b.w(" AND ", r, ".type = ")
+			b.arg(q.Type)
+		case len(q.Types) > 0:
+			b.w(" AND ", r, ".type IN (")
+			b.list(anyStrings(q.Types))
+			b.w(")")
 		}
-		b.w(")")
 	}
 	if c := q.Compartment; c != nil {
-		b.w(" AND ", r, ".rid IN (SELECT rid FROM compartment WHERE patient_id = ")
+		b.and()
+		b.w(r, ".rid IN (SELECT rid FROM compartment WHERE patient_id = ")
 		b.arg(c.ID)
 		b.w(")")
 	}
 	return b.filters(q, r)
 }
 
+// and starts a top-level condition of the WHERE clause.
+func (b *builder) and() {
+	if b.conds > 0 {
+		b.w(" AND ")
+	}
+	b.conds++
+}
+
+// from writes the FROM clause of a search over resources r, up to WHERE.
+func (b *builder) from(q *search.Query) {
+	b.w(" FROM resources r")
+	if drivenByRID(q) {
+		b.w(b.d.ByRowKey)
+	}
+	b.w(" WHERE ")
+}
+
 // compileMatch builds the id query used by conditional interactions.
 func compileMatch(d *Dialect, q *search.Query, limit int) (string, []any, error) {
 	b := &builder{d: d, reg: definitions.R4()}
-	b.w("SELECT r.id FROM resources r WHERE ")
+	b.w("SELECT r.id")
+	b.from(q)
 	if err := b.scope(q, "r"); err != nil {
 		return "", nil, err
 	}
@@ -89,11 +114,12 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 	res := &store.Result{Total: -1}
 	countAll := func() error {
 		b := &builder{d: db.d, reg: definitions.R4()}
-		b.w("SELECT COUNT(*) FROM resources r WHERE ")
+		b.w("SELECT COUNT(*)")
+		b.from(q)
 		if err := b.scope(q, "r"); err != nil {
 			return err
 		}
-		return db.read.QueryRowContext(ctx, db.d.Rebind(b.sb.String()), b.args...).Scan(&res.Total)
+		return db.reads.QueryRowContext(ctx, db.d.Rebind(b.sb.String()), b.args...).Scan(&res.Total)
 	}
 	if q.Summary == "count" {
 		if err := countAll(); err != nil {
@@ -103,7 +129,15 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 	}
 
 	b := &builder{d: db.d, reg: definitions.R4()}
-	b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body FROM resources r WHERE ")
+	sorted := len(q.Sort) > 0
+	if sorted {
+		// Sorting reads every match's sort keys; selecting rids alone keeps the bodies out of
+		// the sort, and only the page's bodies are read afterwards.
+		b.w("SELECT r.rid")
+	} else {
+		b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body")
+	}
+	b.from(q)
 	if err := b.scope(q, "r"); err != nil {
 		return nil, err
 	}
@@ -142,7 +176,16 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		}
 		b.w(" ORDER BY r.rid LIMIT ", strconv.Itoa(count+1))
 	}
-	matches, err := db.queryRecords(ctx, b)
+	var matches []match
+	var err error
+	if sorted {
+		var rids []int64
+		if rids, err = db.queryRIDs(ctx, b); err == nil {
+			matches, err = db.fetch(ctx, rids)
+		}
+	} else {
+		matches, err = db.queryRecords(ctx, b)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +238,7 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 }
 
 func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
+	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +256,98 @@ func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
 	return out, rows.Err()
 }
 
+func (db *DB) queryRIDs(ctx context.Context, b *builder) ([]int64, error) {
+	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var rid int64
+		if err := rows.Scan(&rid); err != nil {
+			return nil, err
+		}
+		out = append(out, rid)
+	}
+	return out, rows.Err()
+}
+
+// fetch reads the live resources with the given rids, in that order.
+func (db *DB) fetch(ctx context.Context, rids []int64) ([]match, error) {
+	if len(rids) == 0 {
+		return nil, nil
+	}
+	b := &builder{d: db.d}
+	b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body FROM resources r WHERE r.deleted = 0 AND r.rid IN (")
+	vs := make([]any, len(rids))
+	for i, rid := range rids {
+		vs[i] = rid
+	}
+	b.paddedList(vs)
+	b.w(")")
+	found, err := db.queryRecords(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	pos := make(map[int64]int, len(rids))
+	for i, rid := range rids {
+		pos[rid] = i
+	}
+	slices.SortFunc(found, func(a, b match) int { return pos[a.rid] - pos[b.rid] })
+	return found, nil
+}
+
+// queryTargets runs a query of (type, id) pairs and groups the ids by type, leaving out
+// those in skip ("type/id").
+func (db *DB) queryTargets(ctx context.Context, b *builder, skip map[string]bool) (map[string][]any, error) {
+	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]any{}
+	for rows.Next() {
+		var typ, id string
+		if err := rows.Scan(&typ, &id); err != nil {
+			return nil, err
+		}
+		if !skip[typ+"/"+id] {
+			out[typ] = append(out[typ], id)
+		}
+	}
+	return out, rows.Err()
+}
+
+// fetchByID reads the live resources with the given ids per type, in rid order.
+func (db *DB) fetchByID(ctx context.Context, ids map[string][]any) ([]match, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	types := make([]string, 0, len(ids))
+	for t := range ids {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	b := &builder{d: db.d}
+	for i, t := range types {
+		if i > 0 {
+			b.w(" UNION ALL ")
+		}
+		b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body FROM resources r WHERE r.type = ")
+		b.arg(t)
+		b.w(" AND r.id IN (")
+		b.paddedList(ids[t])
+		b.w(") AND r.deleted = 0")
+	}
+	found, err := db.queryRecords(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(found, func(a, b match) int { return cmp.Compare(a.rid, b.rid) })
+	return found, nil
+}
+
 // maxIncludeDepth bounds :iterate so a reference cycle cannot loop forever.
 const maxIncludeDepth = 4
 
@@ -221,10 +356,17 @@ const maxIncludeDepth = 4
 func (db *DB) includes(ctx context.Context, q *search.Query, matches []match) ([]*store.Record, error) {
 	reg := definitions.R4()
 	seen := map[int64]bool{}
+	seenIDs := map[string]bool{} // "type/id"
 	for _, m := range matches {
 		seen[m.rid] = true
+		seenIDs[m.rec.Type+"/"+m.rec.ID] = true
 	}
 	var out []*store.Record
+	add := func(m match) {
+		seen[m.rid] = true
+		seenIDs[m.rec.Type+"/"+m.rec.ID] = true
+		out = append(out, m.rec)
+	}
 	frontier := matches
 	for depth := 0; depth < maxIncludeDepth && len(frontier) > 0; depth++ {
 		var next []match
@@ -253,9 +395,11 @@ func (db *DB) includes(ctx context.Context, q *search.Query, matches []match) ([
 				if len(rids) == 0 {
 					continue
 				}
-				b.w("SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body FROM idx_reference x JOIN resources t ON t.type = x.target_type AND t.id = x.target_id WHERE t.deleted = 0 AND x.rid IN (")
-				b.list(rids)
-				b.w(")")
+				// The targets named, from the covering (rid, …) index; most of them (the
+				// patient, the encounter) are usually in the result already and are not read.
+				b.w("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x WHERE x.rid IN (")
+				b.paddedList(rids)
+				b.w(") AND x.target_id <> ''")
 				if !all {
 					b.w(" AND x.pid IN (")
 					b.list(pids)
@@ -265,47 +409,76 @@ func (db *DB) includes(ctx context.Context, q *search.Query, matches []match) ([
 					b.w(" AND x.target_type = ")
 					b.arg(inc.TargetType)
 				}
-			} else {
-				var ids []any
-				var types = map[string]bool{}
-				for _, m := range frontier {
-					if inc.TargetType == "" || inc.TargetType == m.rec.Type {
-						ids = append(ids, m.rec.ID)
-						types[m.rec.Type] = true
+				targets, err := db.queryTargets(ctx, b, seenIDs)
+				if err != nil {
+					return nil, err
+				}
+				found, err := db.fetchByID(ctx, targets)
+				if err != nil {
+					return nil, err
+				}
+				for _, m := range found {
+					if !seen[m.rid] {
+						add(m)
+						next = append(next, m)
 					}
 				}
-				if len(ids) == 0 {
-					continue
-				}
-				b.w("SELECT DISTINCT t.rid, t.type, t.id, t.version, t.last_updated, t.body FROM idx_reference x JOIN resources t ON t.rid = x.rid WHERE t.deleted = 0 AND t.type = ")
-				b.arg(inc.SourceType)
-				b.w(" AND x.target_id IN (")
-				b.list(ids)
-				b.w(") AND x.pid IN (")
-				b.list(pids)
-				b.w(") AND x.target_type IN (")
-				var tl []any
-				for t := range types {
-					tl = append(tl, t)
-				}
-				b.list(tl)
-				b.w(")")
+				continue
 			}
-			found, err := db.queryRecords(ctx, b)
+			// Reverse: the rids of the live sources pointing at the frontier (index rows
+			// exist only for live resources, and the parameter ids name the source type).
+			var ids []any
+			var types = map[string]bool{}
+			for _, m := range frontier {
+				if inc.TargetType == "" || inc.TargetType == m.rec.Type {
+					ids = append(ids, m.rec.ID)
+					types[m.rec.Type] = true
+				}
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			b.w("SELECT DISTINCT x.rid FROM idx_reference x WHERE x.target_id IN (")
+			b.paddedList(ids)
+			b.w(") AND x.pid IN (")
+			b.list(pids)
+			b.w(") AND x.target_type IN (")
+			tl := slices.Sorted(maps.Keys(types))
+			b.list(anyStrings(tl))
+			b.w(")")
+			// The targets' rids first, then the bodies of those not already in the result.
+			rids, err := db.queryRIDs(ctx, b)
+			if err != nil {
+				return nil, err
+			}
+			rids = slices.DeleteFunc(rids, func(rid int64) bool { return seen[rid] })
+			slices.Sort(rids)
+			found, err := db.fetch(ctx, rids)
 			if err != nil {
 				return nil, err
 			}
 			for _, m := range found {
-				if !seen[m.rid] {
-					seen[m.rid] = true
-					out = append(out, m.rec)
-					next = append(next, m)
-				}
+				add(m)
+				next = append(next, m)
 			}
 		}
 		frontier = next
 	}
 	return out, nil
+}
+
+// paddedList writes vs as an IN list whose length is rounded up to a power of two by
+// repeating the last value: the same set, and one statement text (prepared once) for every
+// list length up to the next power of two.
+func (b *builder) paddedList(vs []any) {
+	n := 1
+	for n < len(vs) {
+		n *= 2
+	}
+	for len(vs) > 0 && len(vs) < n {
+		vs = append(vs, vs[len(vs)-1])
+	}
+	b.list(vs)
 }
 
 func (b *builder) list(vs []any) {

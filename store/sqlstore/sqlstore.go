@@ -50,6 +50,17 @@ type Dialect struct {
 	// store does not; otherwise every write-path statement is prepared once and reused, as
 	// parsing SQL costs more than running it on embedded engines.
 	DriverCachesStatements bool
+	// ClusteredIndexTables: index tables are stored clustered on their value key (SQLite's
+	// WITHOUT ROWID), so that key is also a uniqueness constraint and index rows are inserted
+	// with InsertVerb.
+	ClusteredIndexTables bool
+	// InsertVerb starts index-row inserts ("INSERT OR IGNORE INTO" where a resource's
+	// duplicate rows meet a uniqueness constraint); "" = "INSERT INTO".
+	InsertVerb string
+	// ByRowKey follows "resources r" in a search whose filters name the rids to read (r.rid
+	// IN …), forbidding the planner to walk an index of resources instead (SQLite's
+	// " NOT INDEXED", under which lookups by the row key are still made).
+	ByRowKey string
 }
 
 // Rebind rewrites "?" placeholders for the dialect.
@@ -81,7 +92,12 @@ func (d *Dialect) Rebind(q string) string {
 type DB struct {
 	write *sql.DB // the connection(s) writes go through
 	read  *sql.DB // the pool reads use (may be the same as write)
+	// reads runs read queries on read, through prepared statements unless the driver caches
+	// its own.
+	reads querier
 	d     *Dialect
+
+	readCache *stmtCache // nil when the driver caches statements
 
 	// stmts are the write path's prepared statements by query text; fixed after Open.
 	stmts map[string]*sql.Stmt
@@ -96,7 +112,11 @@ type DB struct {
 
 // Open wraps the pools; it creates the schema if needed.
 func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d}
+	db := &DB{write: write, read: read, d: d, reads: read}
+	if !d.DriverCachesStatements {
+		db.readCache = newStmtCache(read)
+		db.reads = db.readCache
+	}
 	for _, s := range d.Init {
 		if _, err := write.ExecContext(ctx, s); err != nil {
 			return nil, fmt.Errorf("init %q: %w", s, err)
@@ -135,6 +155,9 @@ func (db *DB) createSchema(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("schema: %w\n%s", err, s)
 		}
+	}
+	if err := checkSchemaVersion(ctx, tx, db.d); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -182,6 +205,9 @@ func (db *DB) closeStmts() {
 // Close closes both pools.
 func (db *DB) Close() error {
 	db.closeStmts()
+	if db.readCache != nil {
+		db.readCache.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		if e := db.read.Close(); err == nil {
@@ -214,7 +240,7 @@ func micros(t int64) time.Time { return time.UnixMicro(t).UTC() }
 
 // Read implements store.Store.
 func (db *DB) Read(ctx context.Context, typ, id string) (*store.Record, error) {
-	return readCurrent(ctx, db.read, db.d, typ, id)
+	return readCurrent(ctx, db.reads, db.d, typ, id)
 }
 
 type querier interface {
@@ -246,7 +272,7 @@ func readCurrent(ctx context.Context, q querier, d *Dialect, typ, id string) (*s
 // VRead implements store.Store.
 func (db *DB) VRead(ctx context.Context, typ, id string, version int64) (*store.Record, error) {
 	var rid, cur int64
-	err := db.read.QueryRowContext(ctx, db.d.Rebind("SELECT rid, version FROM resources WHERE type = ? AND id = ?"), typ, id).Scan(&rid, &cur)
+	err := db.reads.QueryRowContext(ctx, db.d.Rebind("SELECT rid, version FROM resources WHERE type = ? AND id = ?"), typ, id).Scan(&rid, &cur)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -254,13 +280,13 @@ func (db *DB) VRead(ctx context.Context, typ, id string, version int64) (*store.
 		return nil, err
 	}
 	if version == cur {
-		r, err := readCurrent(ctx, db.read, db.d, typ, id)
+		r, err := readCurrent(ctx, db.reads, db.d, typ, id)
 		return r, err
 	}
 	r := &store.Record{Type: typ, ID: id, Version: version}
 	var lu int64
 	var del int
-	err = db.read.QueryRowContext(ctx, db.d.Rebind("SELECT last_updated, deleted, body FROM history WHERE rid = ? AND version = ?"), rid, version).Scan(&lu, &del, &r.Body)
+	err = db.reads.QueryRowContext(ctx, db.d.Rebind("SELECT last_updated, deleted, body FROM history WHERE rid = ? AND version = ?"), rid, version).Scan(&lu, &del, &r.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}

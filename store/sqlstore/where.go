@@ -55,16 +55,9 @@ const driveRank = 2
 // fewest rows drives and the others check, and none drives when the compartment (written by
 // scope as an IN on compartment) already does. scope should call it in place of filter.
 func (b *builder) filters(q *search.Query, r string) error {
-	driver, best := -1, never
-	if q.Compartment == nil {
-		for i, f := range q.Filters {
-			if k := rank(f); k < best {
-				driver, best = i, k
-			}
-		}
-	}
+	driver := pickDriver(q)
 	for i, f := range q.Filters {
-		b.w(" AND ")
+		b.and()
 		m := check
 		if i == driver {
 			m = drive
@@ -74,6 +67,34 @@ func (b *builder) filters(q *search.Query, r string) error {
 		}
 	}
 	return nil
+}
+
+// pickDriver returns the index of the filter that drives q, or -1 when none does (no filter
+// can, or the compartment does).
+func pickDriver(q *search.Query) int {
+	driver, best := -1, never
+	if q.Compartment == nil {
+		for i, f := range q.Filters {
+			if k := rank(f); k < best {
+				driver, best = i, k
+			}
+		}
+	}
+	return driver
+}
+
+// drivenByRID reports whether q's driving condition names the rids to read (r.rid IN …), as
+// every driver does except _id and _has, which name ids.
+func drivenByRID(q *search.Query) bool {
+	if q.Compartment != nil {
+		return true
+	}
+	i := pickDriver(q)
+	if i < 0 {
+		return false
+	}
+	f := q.Filters[i]
+	return f.Has == nil && f.Param != nil && f.Param.Code != "_id"
 }
 
 // never is the rank of filters that cannot drive: negations, :missing and conditions on the
@@ -801,6 +822,19 @@ func (b *builder) sortKey(q *search.Query, s search.Sort, r string) error {
 		types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return b.reg.SearchParam(t, s.Param.Code) == nil })
 	}
 	pids := b.pids(types, s.Param.Code, search.ParamID)
+	if s.Param.Type == "date" {
+		// Stored dates lie well inside int64, so the extremes stand for "no value" and one
+		// subquery per candidate suffices.
+		missing := "9223372036854775807"
+		if s.Desc {
+			missing = "-9223372036854775808"
+		}
+		x := b.alias("k")
+		b.w("(SELECT COALESCE(", agg, "(", expr, "), ", missing, ") FROM ", table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")
+		b.pidCond(x+".pid", pids)
+		b.w(")", dir)
+		return nil
+	}
 	sub := func() {
 		x := b.alias("k")
 		b.w("(SELECT ", agg, "(", expr, ") FROM ", table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")

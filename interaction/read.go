@@ -196,7 +196,15 @@ func (s *Service) search(ctx context.Context, req *Request, typ string, comp *se
 
 // searchBundle renders a searchset Bundle.
 func searchBundle(base, path string, params url.Values, q *search.Query, res *store.Result, warnings []fhir.Issue) []byte {
+	size := 0
+	for _, r := range res.Matches {
+		size += len(r.Body) + len(base) + len(r.Type) + len(r.ID) + 64
+	}
+	for _, r := range res.Included {
+		size += len(r.Body) + len(base) + len(r.Type) + len(r.ID) + 64
+	}
 	b := newBundle("searchset", base)
+	b.buf.Grow(size) // one allocation for the whole Bundle rather than a doubling series
 	if res.Total >= 0 {
 		b.total(res.Total)
 	}

@@ -49,7 +49,7 @@ func OpenFile(ctx context.Context, path string) (*sqlstore.DB, error) {
 	// consistency; busy_timeout covers checkpoints racing readers.
 	pragmas := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)",
-		"foreign_keys(OFF)", "cache_size(-65536)", "temp_store(MEMORY)"} {
+		"foreign_keys(OFF)", "cache_size(-65536)", "temp_store(MEMORY)", "wal_autocheckpoint(10000)"} {
 		pragmas.Add("_pragma", p)
 	}
 	dsn := "file:" + path + "?" + pragmas.Encode()

@@ -61,7 +61,7 @@ type indexTable struct {
 	columns string   // column definitions
 	byValue []string // ends with rid
 	byRID   []string // starts with rid
-	others  [][]string
+	others  []otherIndex
 	// clustered: the table may be clustered on byValue (all its columns fit a key).
 	clustered bool
 }
@@ -79,7 +79,8 @@ var indexSchema = []indexTable{
 		byValue: []string{"pid", "value", "code", "system", "unit", "lo", "hi", "rid"}, byRID: []string{"rid", "pid"}, clustered: true},
 	{name: "idx_reference", columns: "rid BIGINT NOT NULL, pid BIGINT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL, version TEXT NOT NULL",
 		byValue: []string{"target_id", "pid", "target_type", "url", "version", "rid"}, byRID: []string{"rid", "pid", "target_type", "target_id"},
-		others: [][]string{{"url", "pid", "rid"}}, clustered: true},
+		// Absolute references are rare; relative ones (url '') stay out of the url index.
+		others: []otherIndex{{cols: []string{"url", "pid", "rid"}, where: "url <> ''"}}, clustered: true},
 	{name: "idx_uri", columns: "rid BIGINT NOT NULL, pid BIGINT NOT NULL, uri {{ctext}} NOT NULL",
 		byValue: []string{"pid", "uri", "rid"}, byRID: []string{"rid", "pid", "uri"}, clustered: true},
 	// Composite rows are wide and rare: a heap with plain indexes.
@@ -91,6 +92,13 @@ var indexSchema = []indexTable{
 	// compartment lists the Patient compartments a live resource belongs to.
 	{name: "compartment", columns: "patient_id TEXT NOT NULL, rid BIGINT NOT NULL",
 		byValue: []string{"patient_id", "rid"}, byRID: []string{"rid"}, clustered: true},
+}
+
+// otherIndex is a further index of an index table, partial when where is set (queries that
+// use it must state the condition themselves for the planner to see it applies).
+type otherIndex struct {
+	cols  []string
+	where string
 }
 
 // indexTables are the tables keyed by rid that a new version or a deletion clears.
@@ -114,18 +122,22 @@ func (d *Dialect) schemaStatements() []string {
 	}
 	for _, t := range indexSchema {
 		cols := r.Replace(t.columns)
-		index := func(suffix string, key []string) {
-			out = append(out, "CREATE INDEX IF NOT EXISTS "+t.name+"_"+suffix+" ON "+t.name+" ("+strings.Join(key, ", ")+")")
+		index := func(suffix string, key []string, where string) {
+			s := "CREATE INDEX IF NOT EXISTS " + t.name + "_" + suffix + " ON " + t.name + " (" + strings.Join(key, ", ") + ")"
+			if where != "" {
+				s += " WHERE " + where
+			}
+			out = append(out, s)
 		}
 		if t.clustered && d.ClusteredIndexTables {
 			out = append(out, "CREATE TABLE IF NOT EXISTS "+t.name+" ("+cols+", PRIMARY KEY ("+strings.Join(t.byValue, ", ")+")) WITHOUT ROWID")
 		} else {
 			out = append(out, "CREATE TABLE IF NOT EXISTS "+t.name+" ("+cols+")")
-			index("value", t.byValue)
+			index("value", t.byValue, "")
 		}
-		index("rid", t.byRID)
+		index("rid", t.byRID, "")
 		for i, o := range t.others {
-			index(fmt.Sprintf("x%d", i+1), o)
+			index(fmt.Sprintf("x%d", i+1), o.cols, o.where)
 		}
 	}
 	return out

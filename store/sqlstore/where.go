@@ -446,7 +446,7 @@ func (b *builder) referenceConds(pids []any, v search.Value) {
 }
 
 func (b *builder) urlConds(pids []any, v search.Value) {
-	b.w("url = ")
+	b.w("url <> '' AND url = ") // the url index holds only non-empty urls
 	b.arg(v.URL)
 	b.w(" AND ")
 	b.pidCond("pid", pids)

@@ -130,14 +130,23 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 
 	b := &builder{d: db.d, reg: definitions.R4()}
 	sorted := len(q.Sort) > 0
+	var joins []*sortJoin
 	if sorted {
 		// Sorting reads every match's sort keys; selecting rids alone keeps the bodies out of
 		// the sort, and only the page's bodies are read afterwards.
-		b.w("SELECT r.rid")
+		b.w("SELECT r.rid FROM resources r")
+		if drivenByRID(q) {
+			b.w(b.d.ByRowKey)
+		}
+		var err error
+		if joins, err = b.sortJoins(q, "r"); err != nil {
+			return nil, err
+		}
+		b.w(" WHERE ")
 	} else {
 		b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body")
+		b.from(q)
 	}
-	b.from(q)
 	if err := b.scope(q, "r"); err != nil {
 		return nil, err
 	}
@@ -156,14 +165,12 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 			offset = n
 		}
 	}
-	if len(q.Sort) > 0 {
-		b.w(" ORDER BY ")
-		for _, s := range q.Sort {
-			if err := b.sortKey(q, s, "r"); err != nil {
-				return nil, err
-			}
-			b.w(", ")
+	if sorted {
+		if slices.ContainsFunc(joins, func(j *sortJoin) bool { return j != nil }) {
+			b.w(" GROUP BY r.rid")
 		}
+		b.w(" ORDER BY ")
+		b.sortOrder(q, joins, "r")
 		b.w("r.rid LIMIT ", strconv.Itoa(count+1), " OFFSET ", strconv.FormatInt(offset, 10))
 	} else if before >= 0 {
 		b.w(" AND r.rid < ")

@@ -769,81 +769,89 @@ func anyStrings(ss []string) []any {
 	return out
 }
 
-// sortKey writes the ORDER BY expressions for one sort key. A resource without a value sorts
-// last either way; the explicit IS NULL key makes that the same on SQLite (nulls first) and
-// PostgreSQL (nulls last ascending).
-func (b *builder) sortKey(q *search.Query, s search.Sort, r string) error {
-	dir := " ASC"
-	if s.Desc {
-		dir = " DESC"
-	}
-	switch s.Param.Code {
-	case "_id":
-		b.w(r, ".id", dir)
-		return nil
-	case "_lastUpdated":
-		b.w(r, ".last_updated", dir)
-		return nil
-	}
-	agg := "MIN"
-	if s.Desc {
-		agg = "MAX"
-	}
-	var expr, table string
-	switch s.Param.Type {
-	case "date":
-		table, expr = "idx_date", "lo"
+// sortJoin is one sort key read through a LEFT JOIN of its index table.
+type sortJoin struct {
+	alias, expr, agg string
+	missing          string // the key's value for a resource without one, if it has such
+}
+
+// sortJoins writes a LEFT JOIN for each sort key kept in an index table and returns how each
+// key orders. A search sorted this way groups by r.rid, and each key is the MIN (ascending)
+// or MAX (descending) of the resource's values, the order the specification asks for when a
+// resource has several. Joining reads each candidate's keys in one pass where correlated
+// subqueries would run one lookup per candidate per key.
+func (b *builder) sortJoins(q *search.Query, r string) ([]*sortJoin, error) {
+	out := make([]*sortJoin, len(q.Sort))
+	for i, s := range q.Sort {
+		if s.Param.Code == "_id" || s.Param.Code == "_lastUpdated" {
+			continue
+		}
+		j := &sortJoin{agg: "MIN", alias: b.alias("k")}
 		if s.Desc {
-			expr = "hi"
+			j.agg = "MAX"
 		}
-	case "string":
-		table, expr = "idx_string", "norm"
-	case "token":
-		table, expr = "idx_token", "code"
-	case "number":
-		table, expr = "idx_number", "value"
-	case "quantity":
-		table, expr = "idx_quantity", "value"
-	case "reference":
-		table, expr = "idx_reference", "CASE WHEN target_id = '' THEN url ELSE target_type || '/' || target_id END"
-	case "uri":
-		table, expr = "idx_uri", "uri"
-	default:
-		return fmt.Errorf("cannot sort by %s parameter %s", s.Param.Type, s.Param.Code)
-	}
-	var types []string
-	if q.Type != "" {
-		types = []string{q.Type}
-	} else {
-		types = q.Types
-		if len(types) == 0 {
-			types = b.reg.ResourceTypes()
+		k := j.alias + "."
+		var table string
+		switch s.Param.Type {
+		case "date":
+			table, j.expr = "idx_date", k+"lo"
+			// Stored dates lie well inside int64, so an extreme stands for "no value".
+			j.missing = "9223372036854775807"
+			if s.Desc {
+				j.expr, j.missing = k+"hi", "-9223372036854775808"
+			}
+		case "string":
+			table, j.expr = "idx_string", k+"norm"
+		case "token":
+			table, j.expr = "idx_token", k+"code"
+		case "number":
+			table, j.expr = "idx_number", k+"value"
+		case "quantity":
+			table, j.expr = "idx_quantity", k+"value"
+		case "reference":
+			table = "idx_reference"
+			j.expr = "CASE WHEN " + k + "target_id = '' THEN " + k + "url ELSE " + k + "target_type || '/' || " + k + "target_id END"
+		case "uri":
+			table, j.expr = "idx_uri", k+"uri"
+		default:
+			return nil, fmt.Errorf("cannot sort by %s parameter %s", s.Param.Type, s.Param.Code)
 		}
-		types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return b.reg.SearchParam(t, s.Param.Code) == nil })
+		var types []string
+		if q.Type != "" {
+			types = []string{q.Type}
+		} else {
+			types = q.Types
+			if len(types) == 0 {
+				types = b.reg.ResourceTypes()
+			}
+			types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return b.reg.SearchParam(t, s.Param.Code) == nil })
+		}
+		b.w(" LEFT JOIN ", table, " ", j.alias, " ON ", j.alias, ".rid = ", r, ".rid AND ")
+		b.pidCond(j.alias+".pid", b.pids(types, s.Param.Code, search.ParamID))
+		out[i] = j
 	}
-	pids := b.pids(types, s.Param.Code, search.ParamID)
-	if s.Param.Type == "date" {
-		// Stored dates lie well inside int64, so the extremes stand for "no value" and one
-		// subquery per candidate suffices.
-		missing := "9223372036854775807"
+	return out, nil
+}
+
+// sortOrder writes the ORDER BY expressions of the sort keys (without the final r.rid). A
+// resource without a value sorts last either way; the explicit IS NULL key makes that the
+// same on SQLite (nulls first) and PostgreSQL (nulls last ascending).
+func (b *builder) sortOrder(q *search.Query, joins []*sortJoin, r string) {
+	for i, s := range q.Sort {
+		dir := " ASC"
 		if s.Desc {
-			missing = "-9223372036854775808"
+			dir = " DESC"
 		}
-		x := b.alias("k")
-		b.w("(SELECT COALESCE(", agg, "(", expr, "), ", missing, ") FROM ", table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")
-		b.pidCond(x+".pid", pids)
-		b.w(")", dir)
-		return nil
+		switch j := joins[i]; {
+		case s.Param.Code == "_id":
+			b.w(r, ".id", dir)
+		case s.Param.Code == "_lastUpdated":
+			b.w(r, ".last_updated", dir)
+		case j.missing != "":
+			b.w("COALESCE(", j.agg, "(", j.expr, "), ", j.missing, ")", dir)
+		default:
+			b.w(j.agg, "(", j.expr, ") IS NULL, ", j.agg, "(", j.expr, ")", dir)
+		}
+		b.w(", ")
 	}
-	sub := func() {
-		x := b.alias("k")
-		b.w("(SELECT ", agg, "(", expr, ") FROM ", table, " ", x, " WHERE ", x, ".rid = ", r, ".rid AND ")
-		b.pidCond(x+".pid", pids)
-		b.w(")")
-	}
-	sub()
-	b.w(" IS NULL, ")
-	sub()
-	b.w(dir)
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Includes", testIncludes},
 		{"SearchPaging", testSearchPaging},
 		{"BadCursor", testBadCursor},
+		{"Sort", testSort},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -1004,5 +1006,78 @@ func testBadCursor(t *testing.T, s store.Store) {
 	for _, c := range []string{"x", "1.2", "a.b.c"} {
 		_, err := s.History(ctx, store.HistoryRequest{Cursor: c})
 		wantErr(t, "history cursor "+c, err, store.ErrBadCursor)
+	}
+}
+
+// testSort covers _sort: ascending keys use a resource's lowest value and descending ones its
+// highest, resources without a value come last either way, ties fall back to insertion
+// order, several keys combine, and offset pages walk the same order.
+func testSort(t *testing.T, s store.Store) {
+	year := func(y int) int64 { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() }
+	pat := func(id string, families []string, lo, hi int) *store.Put {
+		p := patient(t, id, "F")
+		p.Index.Strings = nil
+		for _, f := range families {
+			p.Index.Strings = append(p.Index.Strings, search.StringRow{Param: search.ParamID("Patient", "family"), Norm: f, Exact: f})
+		}
+		if lo != 0 {
+			p.Index.Dates = []search.DateRow{{Param: search.ParamID("Patient", "birthdate"), Lo: year(lo), Hi: year(hi) - 1}}
+		}
+		return p
+	}
+	put(t, s,
+		pat("p1", []string{"b"}, 1980, 1981),
+		pat("p2", []string{"a"}, 1970, 1971),
+		pat("p3", []string{"c"}, 0, 0),
+		pat("p4", nil, 1990, 1991),
+		pat("p5", []string{"aa"}, 1970, 1971),
+		pat("p6", []string{"z", "a0"}, 1960, 2000),
+		pat("pdel", []string{"a"}, 1950, 1951),
+	)
+	del(t, s, "Patient", "pdel")
+	put(t, s, observation(t, "o1", "111", "p1", "")) // another type, never a match
+
+	key := func(code string, desc bool) search.Sort {
+		return search.Sort{Param: param(t, "Patient", code), Desc: desc}
+	}
+	for _, tc := range []struct {
+		name string
+		sort []search.Sort
+		want string
+	}{
+		{"family", []search.Sort{key("family", false)}, "p2 p6 p5 p1 p3 p4"},
+		{"-family", []search.Sort{key("family", true)}, "p6 p3 p1 p5 p2 p4"},
+		{"birthdate", []search.Sort{key("birthdate", false)}, "p6 p2 p5 p1 p4 p3"},
+		{"-birthdate", []search.Sort{key("birthdate", true)}, "p6 p4 p1 p2 p5 p3"},
+		{"birthdate,-family", []search.Sort{key("birthdate", false), key("family", true)}, "p6 p5 p2 p1 p4 p3"},
+		{"-_id", []search.Sort{key("_id", true)}, "p6 p5 p4 p3 p2 p1"},
+		{"_lastUpdated", []search.Sort{key("_lastUpdated", false)}, "p1 p2 p3 p4 p5 p6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := strings.Fields(tc.want)
+			for i := range want {
+				want[i] = "Patient/" + want[i]
+			}
+			res := search1(t, s, &search.Query{Type: "Patient", Sort: tc.sort, Count: 10})
+			sameStrings(t, "order", ids(res.Matches), want)
+			if res.Total != len(want) {
+				t.Errorf("total %d, want %d", res.Total, len(want))
+			}
+			// The same order two at a time.
+			var paged []string
+			q := &search.Query{Type: "Patient", Sort: tc.sort, Count: 2}
+			for range 10 {
+				res := search1(t, s, q)
+				paged = append(paged, ids(res.Matches)...)
+				if res.Total != len(want) {
+					t.Errorf("page %q: total %d, want %d", q.Cursor, res.Total, len(want))
+				}
+				if res.Next == "" {
+					break
+				}
+				q.Cursor = res.Next
+			}
+			sameStrings(t, "paged order", paged, want)
+		})
 	}
 }

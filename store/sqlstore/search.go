@@ -130,18 +130,21 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 
 	b := &builder{d: db.d, reg: definitions.R4()}
 	sorted := len(q.Sort) > 0
-	var joins []*sortJoin
+	var keys []*sortKey
 	if sorted {
-		// Sorting reads every match's sort keys; selecting rids alone keeps the bodies out of
-		// the sort, and only the page's bodies are read afterwards.
-		b.w("SELECT r.rid FROM resources r")
+		// The sort runs over rids and keys alone, keeping bodies out of it; the page's
+		// bodies are joined afterwards, in the same statement.
+		var err error
+		if keys, err = b.sortKeys(q, "r"); err != nil {
+			return nil, err
+		}
+		b.w("SELECT o.rid, o.type, o.id, o.version, o.last_updated, o.body FROM (SELECT r.rid AS rid")
+		b.sortColumns(keys)
+		b.w(" FROM resources r")
 		if drivenByRID(q) {
 			b.w(b.d.ByRowKey)
 		}
-		var err error
-		if joins, err = b.sortJoins(q, "r"); err != nil {
-			return nil, err
-		}
+		b.sortJoinClauses(keys, "r")
 		b.w(" WHERE ")
 	} else {
 		b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body")
@@ -166,12 +169,14 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		}
 	}
 	if sorted {
-		if slices.ContainsFunc(joins, func(j *sortJoin) bool { return j != nil }) {
+		if grouped(keys) {
 			b.w(" GROUP BY r.rid")
 		}
 		b.w(" ORDER BY ")
-		b.sortOrder(q, joins, "r")
-		b.w("r.rid LIMIT ", strconv.Itoa(count+1), " OFFSET ", strconv.FormatInt(offset, 10))
+		b.sortOrder(keys, "")
+		b.w(" LIMIT ", strconv.Itoa(count+1), " OFFSET ", strconv.FormatInt(offset, 10))
+		b.w(") p JOIN resources o ON o.rid = p.rid ORDER BY ")
+		b.sortOrder(keys, "p.")
 	} else if before >= 0 {
 		b.w(" AND r.rid < ")
 		b.arg(before)
@@ -183,16 +188,7 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		}
 		b.w(" ORDER BY r.rid LIMIT ", strconv.Itoa(count+1))
 	}
-	var matches []match
-	var err error
-	if sorted {
-		var rids []int64
-		if rids, err = db.queryRIDs(ctx, b); err == nil {
-			matches, err = db.fetch(ctx, rids)
-		}
-	} else {
-		matches, err = db.queryRecords(ctx, b)
-	}
+	matches, err := db.queryRecords(ctx, b)
 	if err != nil {
 		return nil, err
 	}

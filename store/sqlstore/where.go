@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -769,52 +770,71 @@ func anyStrings(ss []string) []any {
 	return out
 }
 
-// sortJoin is one sort key read through a LEFT JOIN of its index table.
-type sortJoin struct {
-	alias, expr, agg string
-	missing          string // the key's value for a resource without one, if it has such
+// sortKey is how one _sort key is computed and ordered. Keys kept in an index table are
+// read through a LEFT JOIN of that table (alias, table, pids); a search sorted this way groups
+// by r.rid, and the key is the MIN (ascending) or MAX (descending) of the resource's values,
+// the order the specification asks for when a resource has several. Joining reads each
+// candidate's keys in one pass where correlated subqueries would run a lookup per candidate
+// per key.
+type sortKey struct {
+	desc bool
+	// value is the key's SQL expression over r and alias; null is, if set, an expression
+	// that is true for a resource without a value (which sorts last either way).
+	value, null string
+	// The joined index table, if any.
+	alias, table string
+	pids         []any
 }
 
-// sortJoins writes a LEFT JOIN for each sort key kept in an index table and returns how each
-// key orders. A search sorted this way groups by r.rid, and each key is the MIN (ascending)
-// or MAX (descending) of the resource's values, the order the specification asks for when a
-// resource has several. Joining reads each candidate's keys in one pass where correlated
-// subqueries would run one lookup per candidate per key.
-func (b *builder) sortJoins(q *search.Query, r string) ([]*sortJoin, error) {
-	out := make([]*sortJoin, len(q.Sort))
+// sortKeys plans the keys of q.Sort over the resources alias r.
+func (b *builder) sortKeys(q *search.Query, r string) ([]*sortKey, error) {
+	out := make([]*sortKey, len(q.Sort))
 	for i, s := range q.Sort {
-		if s.Param.Code == "_id" || s.Param.Code == "_lastUpdated" {
+		k := &sortKey{desc: s.Desc}
+		out[i] = k
+		switch s.Param.Code {
+		case "_id":
+			k.value = r + ".id"
+			continue
+		case "_lastUpdated":
+			k.value = r + ".last_updated"
 			continue
 		}
-		j := &sortJoin{agg: "MIN", alias: b.alias("k")}
+		agg := "MIN"
 		if s.Desc {
-			j.agg = "MAX"
+			agg = "MAX"
 		}
-		k := j.alias + "."
-		var table string
+		k.alias = b.alias("k")
+		c := k.alias + "."
+		var expr string
 		switch s.Param.Type {
 		case "date":
-			table, j.expr = "idx_date", k+"lo"
 			// Stored dates lie well inside int64, so an extreme stands for "no value".
-			j.missing = "9223372036854775807"
+			k.table, expr = "idx_date", c+"lo"
+			missing := "9223372036854775807"
 			if s.Desc {
-				j.expr, j.missing = k+"hi", "-9223372036854775808"
+				expr, missing = c+"hi", "-9223372036854775808"
 			}
+			k.value = "COALESCE(" + agg + "(" + expr + "), " + missing + ")"
 		case "string":
-			table, j.expr = "idx_string", k+"norm"
+			k.table, expr = "idx_string", c+"norm"
 		case "token":
-			table, j.expr = "idx_token", k+"code"
+			k.table, expr = "idx_token", c+"code"
 		case "number":
-			table, j.expr = "idx_number", k+"value"
+			k.table, expr = "idx_number", c+"value"
 		case "quantity":
-			table, j.expr = "idx_quantity", k+"value"
+			k.table, expr = "idx_quantity", c+"value"
 		case "reference":
-			table = "idx_reference"
-			j.expr = "CASE WHEN " + k + "target_id = '' THEN " + k + "url ELSE " + k + "target_type || '/' || " + k + "target_id END"
+			k.table = "idx_reference"
+			expr = "CASE WHEN " + c + "target_id = '' THEN " + c + "url ELSE " + c + "target_type || '/' || " + c + "target_id END"
 		case "uri":
-			table, j.expr = "idx_uri", k+"uri"
+			k.table, expr = "idx_uri", c+"uri"
 		default:
 			return nil, fmt.Errorf("cannot sort by %s parameter %s", s.Param.Type, s.Param.Code)
+		}
+		if k.value == "" {
+			k.value = agg + "(" + expr + ")"
+			k.null = k.value + " IS NULL"
 		}
 		var types []string
 		if q.Type != "" {
@@ -826,32 +846,53 @@ func (b *builder) sortJoins(q *search.Query, r string) ([]*sortJoin, error) {
 			}
 			types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return b.reg.SearchParam(t, s.Param.Code) == nil })
 		}
-		b.w(" LEFT JOIN ", table, " ", j.alias, " ON ", j.alias, ".rid = ", r, ".rid AND ")
-		b.pidCond(j.alias+".pid", b.pids(types, s.Param.Code, search.ParamID))
-		out[i] = j
+		k.pids = b.pids(types, s.Param.Code, search.ParamID)
 	}
 	return out, nil
 }
 
-// sortOrder writes the ORDER BY expressions of the sort keys (without the final r.rid). A
-// resource without a value sorts last either way; the explicit IS NULL key makes that the
-// same on SQLite (nulls first) and PostgreSQL (nulls last ascending).
-func (b *builder) sortOrder(q *search.Query, joins []*sortJoin, r string) {
-	for i, s := range q.Sort {
-		dir := " ASC"
-		if s.Desc {
-			dir = " DESC"
+// grouped reports whether any key joins an index table (so the search groups by r.rid).
+func grouped(keys []*sortKey) bool {
+	return slices.ContainsFunc(keys, func(k *sortKey) bool { return k.table != "" })
+}
+
+// sortColumns writes the keys as output columns n<i> (null test) and s<i> (value), so that an
+// ORDER BY can name them: PostgreSQL orders by output columns only by bare name.
+func (b *builder) sortColumns(keys []*sortKey) {
+	for i, k := range keys {
+		n := strconv.Itoa(i)
+		if k.null != "" {
+			b.w(", ", k.null, " AS n", n)
 		}
-		switch j := joins[i]; {
-		case s.Param.Code == "_id":
-			b.w(r, ".id", dir)
-		case s.Param.Code == "_lastUpdated":
-			b.w(r, ".last_updated", dir)
-		case j.missing != "":
-			b.w("COALESCE(", j.agg, "(", j.expr, "), ", j.missing, ")", dir)
-		default:
-			b.w(j.agg, "(", j.expr, ") IS NULL, ", j.agg, "(", j.expr, ")", dir)
+		b.w(", ", k.value, " AS s", n)
+	}
+}
+
+// sortJoinClauses writes the LEFT JOIN of each key kept in an index table.
+func (b *builder) sortJoinClauses(keys []*sortKey, r string) {
+	for _, k := range keys {
+		if k.table == "" {
+			continue
+		}
+		b.w(" LEFT JOIN ", k.table, " ", k.alias, " ON ", k.alias, ".rid = ", r, ".rid AND ")
+		b.pidCond(k.alias+".pid", k.pids)
+	}
+}
+
+// sortOrder writes the ORDER BY list over the output columns of sortColumns as seen through
+// prefix ("" or "p."), ending with the rid that makes the order total. A resource without a
+// value sorts last either way: the n<i> column is false before true on every backend.
+func (b *builder) sortOrder(keys []*sortKey, prefix string) {
+	for i, k := range keys {
+		n := strconv.Itoa(i)
+		if k.null != "" {
+			b.w(prefix, "n", n, ", ")
+		}
+		b.w(prefix, "s", n)
+		if k.desc {
+			b.w(" DESC")
 		}
 		b.w(", ")
 	}
+	b.w(prefix, "rid")
 }

@@ -1051,6 +1051,7 @@ func testSort(t *testing.T, s store.Store) {
 		{"-birthdate", []search.Sort{key("birthdate", true)}, "p6 p4 p1 p2 p5 p3"},
 		{"birthdate,-family", []search.Sort{key("birthdate", false), key("family", true)}, "p6 p5 p2 p1 p4 p3"},
 		{"-_id", []search.Sort{key("_id", true)}, "p6 p5 p4 p3 p2 p1"},
+		{"birthdate,-_id", []search.Sort{key("birthdate", false), key("_id", true)}, "p6 p5 p2 p1 p4 p3"},
 		{"_lastUpdated", []search.Sort{key("_lastUpdated", false)}, "p1 p2 p3 p4 p5 p6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -304,7 +304,7 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 			if e.method == "GET" || e.method == "HEAD" {
 				continue
 			}
-			sub := &Request{Method: e.method, Prefer: prefer, Base: req.Base, IfMatch: e.ifMatch}
+			sub := &Request{Method: e.method, Prefer: prefer, Base: req.Base, IfMatch: e.ifMatch, createFirst: req.createFirst}
 			r, err := s.entryTx(ctx, tx, e, sub)
 			if err != nil {
 				if fe := asError(err); fe != nil {

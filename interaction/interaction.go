@@ -61,6 +61,10 @@ type Request struct {
 	Prefer          Prefer
 	// Base is the absolute FHIR base URL used in links, fullUrls and Locations.
 	Base string
+
+	// createFirst: updates of this request mostly create (a bulk load), so each tries the
+	// create first and reads the current version only when one exists.
+	createFirst bool
 }
 
 // Prefer holds the parsed Prefer header.

@@ -165,6 +165,15 @@ func (s *Service) update(ctx context.Context, req *Request, typ, id string) *Res
 }
 
 func (s *Service) updateTx(ctx context.Context, tx store.Tx, req *Request, res *fhir.Resource, ix *search.Index, ifMatch int64) (*Response, error) {
+	if req.createFirst && ifMatch == 0 {
+		rec, err := tx.Put(ctx, &store.Put{Resource: res, Index: ix, CreateOnly: true})
+		if err == nil {
+			return writeResponse(req, 201, rec), nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return nil, err
+		}
+	}
 	cur, err := tx.Current(ctx, res.Type, res.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err

@@ -14,8 +14,10 @@ import (
 	"github.com/concord-health/concord/store"
 )
 
-// DefaultCount is the page size when a search gives no _count.
-const DefaultCount = 50
+// DefaultCount is the page size when a search gives no _count: 20, as HAPI FHIR and Medplum
+// use, a screenful for a clinician and a small first response; clients that want more pages
+// at once ask with _count (up to search.MaxCount).
+const DefaultCount = 20
 
 // builder accumulates one SQL statement and its arguments.
 type builder struct {

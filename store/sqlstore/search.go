@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -249,12 +250,25 @@ func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
 	}
 	defer rows.Close()
 	var out []match
+	var recs []store.Record // allocated in blocks, as are the bodies
+	var arena []byte
+	var body sql.RawBytes
 	for rows.Next() {
-		m := match{rec: &store.Record{}}
+		if len(recs) == cap(recs) {
+			recs = make([]store.Record, 0, 16)
+		}
+		recs = recs[:len(recs)+1]
+		m := match{rec: &recs[len(recs)-1]}
 		var lu int64
-		if err := rows.Scan(&m.rid, &m.rec.Type, &m.rec.ID, &m.rec.Version, &lu, &m.rec.Body); err != nil {
+		if err := rows.Scan(&m.rid, &m.rec.Type, &m.rec.ID, &m.rec.Version, &lu, &body); err != nil {
 			return nil, err
 		}
+		if len(body) > cap(arena)-len(arena) {
+			arena = make([]byte, 0, max(64<<10, len(body)))
+		}
+		start := len(arena)
+		arena = append(arena, body...)
+		m.rec.Body = arena[start:len(arena):len(arena)]
 		m.rec.LastUpdated = micros(lu)
 		out = append(out, m)
 	}

@@ -28,6 +28,7 @@ var dialect = sqlstore.Dialect{
 	ClusteredIndexTables: true,
 	InsertVerb:           "INSERT OR IGNORE INTO",
 	ByRowKey:             " NOT INDEXED",
+	GroupCommit:          true,
 	// analysis_limit bounds the rows sampled per index, so a refresh stays in milliseconds.
 	Analyze: "PRAGMA analysis_limit=1000; ANALYZE",
 }

@@ -2,8 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
+	"github.com/concord-health/concord/fhir"
+	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
 	"github.com/concord-health/concord/store/storetest"
 )
@@ -22,3 +28,57 @@ func TestConformance(t *testing.T) {
 }
 
 func BenchmarkPut(b *testing.B) { storetest.BenchPut(b, open) }
+
+// TestGroupCommitContainsPanics: a write transaction that panics inside a commit group is
+// reported to its caller as an error and rolled back; the writers grouped with it commit.
+func TestGroupCommitContainsPanics(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Update(ctx, func(tx store.Tx) error {
+				r, err := fhir.Parse([]byte(fmt.Sprintf(`{"resourceType":"Patient","id":"p%d"}`, i)))
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Put(ctx, &store.Put{Resource: r, Index: &search.Index{}}); err != nil {
+					return err
+				}
+				if i%4 == 0 {
+					panic("writer bug")
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		_, rerr := s.Read(ctx, "Patient", fmt.Sprintf("p%d", i))
+		if i%4 == 0 {
+			if err == nil || !strings.Contains(err.Error(), "panicked") || !errors.Is(rerr, store.ErrNotFound) {
+				t.Errorf("p%d: update error %v, read error %v; want a panic error and nothing written", i, err, rerr)
+			}
+			continue
+		}
+		if err != nil || rerr != nil {
+			t.Errorf("p%d: update error %v, read error %v", i, err, rerr)
+		}
+	}
+}
+
+// TestUpdateAfterClose: a write arriving after Close fails cleanly instead of hanging.
+func TestUpdateAfterClose(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	err = s.Update(context.Background(), func(store.Tx) error { return nil })
+	if err == nil {
+		t.Fatal("Update after Close succeeded")
+	}
+}

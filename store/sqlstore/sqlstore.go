@@ -61,6 +61,9 @@ type Dialect struct {
 	// IN …), forbidding the planner to walk an index of resources instead (SQLite's
 	// " NOT INDEXED", under which lookups by the row key are still made).
 	ByRowKey string
+	// GroupCommit: the database has one writer, and concurrent write transactions are run
+	// through one goroutine and committed together (see group.go).
+	GroupCommit bool
 }
 
 // Rebind rewrites "?" placeholders for the dialect.
@@ -99,6 +102,13 @@ type DB struct {
 
 	readCache *stmtCache // nil when the driver caches statements
 
+	// queue feeds the group-commit writer (nil without GroupCommit); queueMu and closed
+	// keep writes from being queued once Close has begun.
+	queue      chan *writeRequest
+	writerDone chan struct{}
+	queueMu    sync.RWMutex
+	closed     bool
+
 	// stmts are the write path's prepared statements by query text; fixed after Open.
 	stmts map[string]*sql.Stmt
 
@@ -135,6 +145,9 @@ func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
 		return nil, err
 	}
 	db.last = maxLU.Int64
+	if d.GroupCommit {
+		db.startWriter()
+	}
 	return db, nil
 }
 
@@ -204,6 +217,7 @@ func (db *DB) closeStmts() {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.stopWriter()
 	db.closeStmts()
 	if db.readCache != nil {
 		db.readCache.close()
@@ -303,6 +317,9 @@ func (db *DB) VRead(ctx context.Context, typ, id string, version int64) (*store.
 
 // Update implements store.Store.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if db.queue != nil {
+		return db.updateGrouped(ctx, fn)
+	}
 	t := &tx{db: db}
 	var err error
 	if db.d.CopyFrom != nil {
@@ -343,12 +360,23 @@ type tx struct {
 	conn  *sql.Conn // set when the dialect bulk-copies
 	buf   rowBuffer
 	stmts map[string]*sql.Stmt // db.prepared statements bound to this transaction
+	// detached: the transaction is shared by a commit group, so its statements run without
+	// the caller's cancellation (an interrupted statement can end the whole transaction).
+	detached bool
 	// writes counts the versions written, for the planner statistics.
 	writes int
 }
 
 // stmt returns q (already rebound) as a prepared statement of this transaction, or nil when
 // there is none (the driver caches statements itself, or q is not a write-path statement).
+// c is the context the transaction's statements run under.
+func (t *tx) c(ctx context.Context) context.Context {
+	if t.detached {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
 	if st, ok := t.stmts[q]; ok {
 		return st
@@ -357,7 +385,7 @@ func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
 	if !ok {
 		return nil
 	}
-	st = t.tx.StmtContext(ctx, st)
+	st = t.tx.StmtContext(t.c(ctx), st)
 	if t.stmts == nil {
 		t.stmts = map[string]*sql.Stmt{}
 	}
@@ -367,6 +395,7 @@ func (t *tx) stmt(ctx context.Context, q string) *sql.Stmt {
 
 // exec runs a write-path statement (q with "?" placeholders).
 func (t *tx) exec(ctx context.Context, q string, args ...any) error {
+	ctx = t.c(ctx)
 	q = t.db.d.Rebind(q)
 	var err error
 	if st := t.stmt(ctx, q); st != nil {
@@ -379,6 +408,7 @@ func (t *tx) exec(ctx context.Context, q string, args ...any) error {
 
 // queryRow runs a write-path query (q with "?" placeholders) that returns one row.
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = t.c(ctx)
 	q = t.db.d.Rebind(q)
 	if st := t.stmt(ctx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -387,7 +417,7 @@ func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 func (t *tx) Current(ctx context.Context, typ, id string) (*store.Record, error) {
-	r, err := readCurrent(ctx, t.tx, t.db.d, typ, id)
+	r, err := readCurrent(t.c(ctx), t.tx, t.db.d, typ, id)
 	if errors.Is(err, store.ErrGone) {
 		return r, nil
 	}
@@ -516,7 +546,7 @@ func (t *tx) Match(ctx context.Context, q *search.Query, limit int) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.QueryContext(ctx, sel, args...)
+	rows, err := t.tx.QueryContext(t.c(ctx), sel, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchPaging", testSearchPaging},
 		{"BadCursor", testBadCursor},
 		{"Sort", testSort},
+		{"ConcurrentFailures", testConcurrentFailures},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -1081,4 +1082,56 @@ func testSort(t *testing.T, s store.Store) {
 			sameStrings(t, "paged order", paged, want)
 		})
 	}
+}
+
+// testConcurrentFailures runs many write transactions at once, every third of which fails
+// after writing: the failed ones leave nothing (not even their index rows), the others all
+// commit, whatever the backend does to run them together.
+func testConcurrentFailures(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	const n = 48
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Update(ctx, func(tx store.Tx) error {
+				id := fmt.Sprintf("c%02d", i)
+				if _, err := tx.Put(ctx, observation(t, id, "cf", "p1", "")); err != nil {
+					return err
+				}
+				if _, err := tx.Put(ctx, patient(t, "pc"+id, "Concurrent")); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					// Reach the database with the index rows before failing.
+					if _, err := tx.Match(ctx, &search.Query{Type: "Observation"}, 1); err != nil {
+						return err
+					}
+					return boom
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	var want []string
+	for i, err := range errs {
+		id := fmt.Sprintf("c%02d", i)
+		_, rerr := s.Read(ctx, "Observation", id)
+		if i%3 == 0 {
+			wantErr(t, "failed transaction "+id, err, boom)
+			wantErr(t, "read of rolled-back "+id, rerr, store.ErrNotFound)
+			continue
+		}
+		if err != nil || rerr != nil {
+			t.Errorf("transaction %s: %v, read: %v", id, err, rerr)
+		}
+		want = append(want, "Observation/"+id)
+	}
+	res := search1(t, s, &search.Query{Type: "Observation", Count: 100,
+		Filters: []*search.Filter{tokenFilter(t, "Observation", "code", loinc, "cf")}})
+	sameStrings(t, "indexed survivors", sortedIDs(res.Matches), want)
 }

@@ -31,7 +31,9 @@ var dialect = sqlstore.Dialect{
 	BlobType:             "BYTEA",
 	RealType:             "DOUBLE PRECISION",
 	MaxParams:            65535,
-	Analyze:              "ANALYZE",
+	// VACUUM as well as ANALYZE: searches read index-only, which needs the visibility map
+	// that vacuuming sets; after a bulk load it would otherwise wait for autovacuum.
+	Analyze: "VACUUM (ANALYZE)",
 	// Transaction-scoped, so it is released with the schema transaction whatever happens.
 	SchemaLock:  fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", schemaLockKey),
 	LockRow:     " FOR UPDATE",

@@ -2,11 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/search"
@@ -80,5 +83,48 @@ func TestUpdateAfterClose(t *testing.T) {
 	err = s.Update(context.Background(), func(store.Tx) error { return nil })
 	if err == nil {
 		t.Fatal("Update after Close succeeded")
+	}
+}
+
+// TestPlannerStatisticsRefreshed: creating resources (not only updating them) counts toward
+// the refresh of the planner's statistics.
+func TestPlannerStatisticsRefreshed(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	err = s.Update(ctx, func(tx store.Tx) error {
+		for i := range 600 {
+			r, err := fhir.Parse([]byte(fmt.Sprintf(`{"resourceType":"Patient","id":"p%d"}`, i)))
+			if err != nil {
+				return err
+			}
+			ix := &search.Index{Tokens: []search.TokenRow{{Param: search.ParamID("Patient", "_id"), Code: r.ID}}}
+			if _, err := tx.Put(ctx, &store.Put{Resource: r, Index: ix}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n int
+		err := db.QueryRow("SELECT COUNT(*) FROM sqlite_stat1").Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no planner statistics after 600 creates (%v)", err)
+		}
 	}
 }

@@ -363,7 +363,8 @@ type tx struct {
 	// detached: the transaction is shared by a commit group, so its statements run without
 	// the caller's cancellation (an interrupted statement can end the whole transaction).
 	detached bool
-	// writes counts the versions written, for the planner statistics.
+	// writes counts the versions written (creates, updates, deletions), for the planner
+	// statistics.
 	writes int
 }
 
@@ -439,6 +440,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 			if p.Index != nil {
 				t.buf.add(rid, p.Index)
 			}
+			t.writes++
 			return &store.Record{Type: res.Type, ID: res.ID, Version: 1, LastUpdated: micros(lu), Body: body}, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
@@ -535,6 +537,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	if err := t.exec(ctx, markDeleted, version, lu, rid); err != nil {
 		return nil, err
 	}
+	t.writes++
 	return &store.Record{Type: typ, ID: id, Version: version, LastUpdated: micros(lu), Deleted: true}, nil
 }
 

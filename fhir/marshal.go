@@ -174,6 +174,9 @@ func appendPrimitive(b []byte, v any) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string, escaped as Marshal escapes strings.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
 // appendString appends a JSON string; like encoding/json but without HTML escaping, which
 // FHIR JSON does not need.
 func appendString(b []byte, s string) []byte {

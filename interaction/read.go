@@ -3,7 +3,6 @@ package interaction
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strconv"
@@ -299,14 +298,16 @@ const (
 // bundleWriter renders a Bundle straight into bytes, embedding stored resource bodies as they
 // are rather than re-serialising them.
 type bundleWriter struct {
-	buf     bytes.Buffer
-	base    string
-	links   int
-	entries int
+	buf         bytes.Buffer
+	base        string
+	baseEscaped string // base as it appears inside a JSON string
+	links       int
+	entries     int
 }
 
 func newBundle(typ, base string) *bundleWriter {
-	b := &bundleWriter{base: base}
+	q := fhir.AppendJSONString(nil, base)
+	b := &bundleWriter{base: base, baseEscaped: string(q[1 : len(q)-1])}
 	b.buf.Grow(4096)
 	b.buf.WriteString(`{"resourceType":"Bundle","id":"`)
 	b.buf.WriteString(NewID())
@@ -357,8 +358,15 @@ func (b *bundleWriter) entry() {
 }
 
 func (b *bundleWriter) fullURL(typ, id string) {
-	b.buf.WriteString(`"fullUrl":`)
-	writeJSONString(&b.buf, b.base+"/"+typ+"/"+id)
+	b.buf.WriteString(`"fullUrl":"`)
+	// Types are names and ids [A-Za-z0-9\-\.]{1,64}: only the base may need escaping,
+	// and it is escaped once per Bundle.
+	b.buf.WriteString(b.baseEscaped)
+	b.buf.WriteByte('/')
+	b.buf.WriteString(typ)
+	b.buf.WriteByte('/')
+	b.buf.WriteString(id)
+	b.buf.WriteByte('"')
 }
 
 func (b *bundleWriter) searchEntry(r *store.Record, mode string, body []byte) {
@@ -441,8 +449,5 @@ func (b *bundleWriter) finish() []byte {
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false) // URLs keep their & and < readable
-	enc.Encode(s)
-	b.Truncate(b.Len() - 1) // Encode's newline
+	b.Write(fhir.AppendJSONString(b.AvailableBuffer(), s))
 }

@@ -225,7 +225,7 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 	switch {
 	case !more && offset == 0 && after < 0 && before < 0:
 		res.Total = len(matches)
-	case q.Total != "none":
+	case q.Total == "accurate" || q.Total == "estimate":
 		if err := countAll(); err != nil {
 			return nil, err
 		}

@@ -73,6 +73,7 @@ func OpenFile(ctx context.Context, path string) (*sqlstore.DB, error) {
 	read.SetMaxIdleConns(n)
 	read.SetConnMaxLifetime(0)
 	d := dialect
+	d.NewReader = func() (sqlstore.Reader, error) { return newEngineReader(path, n) }
 	db, err := sqlstore.Open(ctx, write, read, &d)
 	if err != nil {
 		write.Close()

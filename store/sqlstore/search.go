@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -122,7 +121,10 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		if err := b.scope(q, "r"); err != nil {
 			return err
 		}
-		return db.reads.QueryRowContext(ctx, db.d.Rebind(b.sb.String()), b.args...).Scan(&res.Total)
+		return db.reader.Query(ctx, db.d.Rebind(b.sb.String()), b.args, func(r Row) error {
+			res.Total = int(r.Int64(0))
+			return nil
+		})
 	}
 	if q.Summary == "count" {
 		if err := countAll(); err != nil {
@@ -244,52 +246,36 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 }
 
 func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
-	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []match
 	var recs []store.Record // allocated in blocks, as are the bodies
 	var arena []byte
-	var body sql.RawBytes
-	for rows.Next() {
+	err := db.reader.Query(ctx, db.d.Rebind(b.sb.String()), b.args, func(r Row) error {
 		if len(recs) == cap(recs) {
 			recs = make([]store.Record, 0, 16)
 		}
 		recs = recs[:len(recs)+1]
-		m := match{rec: &recs[len(recs)-1]}
-		var lu int64
-		if err := rows.Scan(&m.rid, &m.rec.Type, &m.rec.ID, &m.rec.Version, &lu, &body); err != nil {
-			return nil, err
-		}
-		if len(body) > cap(arena)-len(arena) {
-			arena = make([]byte, 0, max(64<<10, len(body)))
+		rec := &recs[len(recs)-1]
+		rec.Type, rec.ID, rec.Version = r.Text(1), r.Text(2), r.Int64(3)
+		rec.LastUpdated = micros(r.Int64(4))
+		if n := r.Len(5); n > cap(arena)-len(arena) {
+			arena = make([]byte, 0, max(64<<10, n))
 		}
 		start := len(arena)
-		arena = append(arena, body...)
-		m.rec.Body = arena[start:len(arena):len(arena)]
-		m.rec.LastUpdated = micros(lu)
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		arena = r.AppendBytes(5, arena)
+		rec.Body = arena[start:len(arena):len(arena)]
+		out = append(out, match{rid: r.Int64(0), rec: rec})
+		return nil
+	})
+	return out, err
 }
 
 func (db *DB) queryRIDs(ctx context.Context, b *builder) ([]int64, error) {
-	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []int64
-	for rows.Next() {
-		var rid int64
-		if err := rows.Scan(&rid); err != nil {
-			return nil, err
-		}
-		out = append(out, rid)
-	}
-	return out, rows.Err()
+	err := db.reader.Query(ctx, db.d.Rebind(b.sb.String()), b.args, func(r Row) error {
+		out = append(out, r.Int64(0))
+		return nil
+	})
+	return out, err
 }
 
 // fetch reads the live resources with the given rids, in that order.
@@ -320,22 +306,15 @@ func (db *DB) fetch(ctx context.Context, rids []int64) ([]match, error) {
 // queryTargets runs a query of (type, id) pairs and groups the ids by type, leaving out
 // those in skip ("type/id").
 func (db *DB) queryTargets(ctx context.Context, b *builder, skip map[string]bool) (map[string][]any, error) {
-	rows, err := db.reads.QueryContext(ctx, db.d.Rebind(b.sb.String()), b.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[string][]any{}
-	for rows.Next() {
-		var typ, id string
-		if err := rows.Scan(&typ, &id); err != nil {
-			return nil, err
-		}
+	err := db.reader.Query(ctx, db.d.Rebind(b.sb.String()), b.args, func(r Row) error {
+		typ, id := r.Text(0), r.Text(1)
 		if !skip[typ+"/"+id] {
 			out[typ] = append(out[typ], id)
 		}
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // fetchByID reads the live resources with the given ids per type, in rid order.

@@ -61,6 +61,9 @@ type Dialect struct {
 	// IN …), forbidding the planner to walk an index of resources instead (SQLite's
 	// " NOT INDEXED", under which lookups by the row key are still made).
 	ByRowKey string
+	// NewReader, when set, opens the Reader that runs the reads of searches and of Read in
+	// place of database/sql, once the schema exists; the store closes it.
+	NewReader func() (Reader, error)
 	// GroupCommit: the database has one writer, and concurrent write transactions are run
 	// through one goroutine and committed together (see group.go).
 	GroupCommit bool
@@ -96,9 +99,10 @@ type DB struct {
 	write *sql.DB // the connection(s) writes go through
 	read  *sql.DB // the pool reads use (may be the same as write)
 	// reads runs read queries on read, through prepared statements unless the driver caches
-	// its own.
-	reads querier
-	d     *Dialect
+	// its own; reader runs those of searches and reads (the dialect's, or one over reads).
+	reads  querier
+	reader Reader
+	d      *Dialect
 
 	readCache *stmtCache // nil when the driver caches statements
 
@@ -127,6 +131,7 @@ func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
 		db.readCache = newStmtCache(read)
 		db.reads = db.readCache
 	}
+	db.reader = sqlReader{db.reads}
 	for _, s := range d.Init {
 		if _, err := write.ExecContext(ctx, s); err != nil {
 			return nil, fmt.Errorf("init %q: %w", s, err)
@@ -135,13 +140,23 @@ func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
 	if err := db.createSchema(ctx); err != nil {
 		return nil, err
 	}
+	if d.NewReader != nil {
+		r, err := d.NewReader()
+		if err != nil {
+			return nil, fmt.Errorf("opening the reader: %w", err)
+		}
+		db.reader = r
+	}
 	if !d.DriverCachesStatements {
 		if err := db.prepare(ctx); err != nil {
+			db.reader.Close()
 			return nil, err
 		}
 	}
 	var maxLU sql.NullInt64
 	if err := write.QueryRowContext(ctx, "SELECT MAX(last_updated) FROM resources").Scan(&maxLU); err != nil {
+		db.closeStmts()
+		db.reader.Close()
 		return nil, err
 	}
 	db.last = maxLU.Int64
@@ -222,6 +237,7 @@ func (db *DB) Close() error {
 	if db.readCache != nil {
 		db.readCache.close()
 	}
+	db.reader.Close()
 	err := db.write.Close()
 	if db.read != db.write {
 		if e := db.read.Close(); err == nil {
@@ -254,7 +270,25 @@ func micros(t int64) time.Time { return time.UnixMicro(t).UTC() }
 
 // Read implements store.Store.
 func (db *DB) Read(ctx context.Context, typ, id string) (*store.Record, error) {
-	return readCurrent(ctx, db.reads, db.d, typ, id)
+	var r *store.Record
+	var deleted bool
+	err := db.reader.Query(ctx, db.d.Rebind("SELECT version, last_updated, deleted, body FROM resources WHERE type = ? AND id = ?"),
+		[]any{typ, id}, func(row Row) error {
+			r = &store.Record{Type: typ, ID: id, Version: row.Int64(0), LastUpdated: micros(row.Int64(1)),
+				Body: row.AppendBytes(3, make([]byte, 0, row.Len(3)))}
+			deleted = row.Int64(2) != 0
+			return nil
+		})
+	switch {
+	case err != nil:
+		return nil, err
+	case r == nil:
+		return nil, store.ErrNotFound
+	case deleted:
+		r.Deleted, r.Body = true, nil
+		return r, store.ErrGone
+	}
+	return r, nil
 }
 
 type querier interface {

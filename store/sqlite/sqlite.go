@@ -68,9 +68,11 @@ func OpenFile(ctx context.Context, path string) (*sqlstore.DB, error) {
 		write.Close()
 		return nil, err
 	}
+	// Searches and reads run on the engine reader's connections; this pool serves only
+	// history and vread, so two connections (each with its own page cache) suffice.
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	read.SetMaxOpenConns(n)
-	read.SetMaxIdleConns(n)
+	read.SetMaxOpenConns(2)
+	read.SetMaxIdleConns(2)
 	read.SetConnMaxLifetime(0)
 	d := dialect
 	d.NewReader = func() (sqlstore.Reader, error) { return newEngineReader(path, n) }

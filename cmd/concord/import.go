@@ -46,15 +46,11 @@ func importCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	st, err := openStore(ctx, *data, *database)
+	svc, st, err := openService(ctx, *data, *database)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc, err := newService(st)
-	if err != nil {
-		return err
-	}
 
 	p := &progress{total: total, files: len(files), start: time.Now(), out: os.Stderr}
 	p.tty = isTerminal(os.Stderr)

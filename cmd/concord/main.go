@@ -66,6 +66,21 @@ func openStore(ctx context.Context, data, database string) (store.Store, error) 
 	return sqlite.Open(ctx, data)
 }
 
+// openService opens the store the flags name and the interaction layer over it; the caller
+// closes the store.
+func openService(ctx context.Context, data, database string) (*interaction.Service, store.Store, error) {
+	st, err := openStore(ctx, data, database)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := newService(st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, st, nil
+}
+
 // newService wires the store to the interaction layer with the official definitions.
 func newService(st store.Store) (*interaction.Service, error) {
 	reg := definitions.R4()

@@ -28,15 +28,11 @@ func serve(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	st, err := openStore(ctx, *data, *database)
+	svc, st, err := openService(ctx, *data, *database)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	svc, err := newService(st)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Addr: *addr, Handler: server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody}),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	// Requests in flight finish before the store closes: serve returns only once Shutdown

@@ -59,7 +59,7 @@ var schema = []string{
 type indexTable struct {
 	name    string
 	columns string   // column definitions
-	byValue []string // ends with rid
+	byValue []string // the value columns a search fixes, then rid (so equal values list rids in order)
 	byRID   []string // starts with rid
 	others  []otherIndex
 	// clustered: the table may be clustered on byValue (all its columns fit a key).
@@ -78,7 +78,7 @@ var indexSchema = []indexTable{
 	{name: "idx_quantity", columns: "rid BIGINT NOT NULL, pid BIGINT NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL, unit TEXT NOT NULL, value {{real}} NOT NULL, lo {{real}} NOT NULL, hi {{real}} NOT NULL",
 		byValue: []string{"pid", "value", "code", "system", "unit", "lo", "hi", "rid"}, byRID: []string{"rid", "pid"}, clustered: true},
 	{name: "idx_reference", columns: "rid BIGINT NOT NULL, pid BIGINT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL, version TEXT NOT NULL",
-		byValue: []string{"target_id", "pid", "target_type", "url", "version", "rid"}, byRID: []string{"rid", "pid", "target_type", "target_id"},
+		byValue: []string{"target_id", "pid", "target_type", "rid", "url", "version"}, byRID: []string{"rid", "pid", "target_type", "target_id"},
 		// Absolute references are rare; relative ones (url '') stay out of the url index.
 		others: []otherIndex{{cols: []string{"url", "pid", "rid"}, where: "url <> ''"}}, clustered: true},
 	{name: "idx_uri", columns: "rid BIGINT NOT NULL, pid BIGINT NOT NULL, uri {{ctext}} NOT NULL",

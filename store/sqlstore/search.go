@@ -28,6 +28,8 @@ type builder struct {
 	n    int // alias counter
 	// conds counts the top-level conditions written (see and).
 	conds int
+	// sourced is the filter the FROM clause selects by, which filters skips.
+	sourced *search.Filter
 }
 
 func (b *builder) w(s ...string) {
@@ -145,9 +147,19 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		}
 		b.w("SELECT o.rid, o.type, o.id, o.version, o.last_updated, o.body FROM (SELECT r.rid AS rid")
 		b.sortColumns(keys)
-		b.w(" FROM resources r")
-		if drivenByRID(q) {
-			b.w(b.d.ByRowKey)
+		if d := sourceDriver(q); d >= 0 && !slices.ContainsFunc(keys, func(k *sortKey) bool { return k.table == "" }) {
+			// Candidates straight from the driving index; grouping by rid dedups them.
+			b.sourced = q.Filters[d]
+			b.w(" FROM (")
+			if err := b.cond(b.sourced, "r", nil, source); err != nil {
+				return nil, err
+			}
+			b.w(") r")
+		} else {
+			b.w(" FROM resources r")
+			if drivenByRID(q) {
+				b.w(b.d.ByRowKey)
+			}
 		}
 		b.sortJoinClauses(keys, "r")
 		b.w(" WHERE ")
@@ -157,6 +169,9 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 	}
 	if err := b.scope(q, "r"); err != nil {
 		return nil, err
+	}
+	if b.conds == 0 {
+		b.w("1 = 1") // everything is in the FROM clause
 	}
 	var after, before, offset int64 = -1, -1, 0
 	if c := q.Cursor; c != "" {

@@ -34,6 +34,9 @@ type mode int
 const (
 	drive mode = iota
 	check
+	// source writes the driving condition as a select of rids ("SELECT rid FROM …"), to stand
+	// in a FROM clause in place of the resources table (see sourceDriver).
+	source
 )
 
 // filter writes the SQL condition for one search filter over the resources row alias r.
@@ -58,6 +61,9 @@ const driveRank = 2
 func (b *builder) filters(q *search.Query, r string) error {
 	driver := pickDriver(q)
 	for i, f := range q.Filters {
+		if f == b.sourced {
+			continue // the FROM clause selects by it
+		}
 		b.and()
 		m := check
 		if i == driver {
@@ -96,6 +102,31 @@ func drivenByRID(q *search.Query) bool {
 	}
 	f := q.Filters[i]
 	return f.Has == nil && f.Param != nil && f.Param.Code != "_id"
+}
+
+// sourceDriver returns the filter that can replace the resources table as the FROM source of
+// a search (its rids, as index rows select them), or -1. That holds when the driver is a
+// plain index condition, which implies the live/type tests, and every other condition needs
+// only the candidate's rid: the search then reads no resources rows at all until the page's
+// bodies, and where the driver's index lists rids in order no sort is needed to group them.
+func sourceDriver(q *search.Query) int {
+	if q.Compartment != nil {
+		return -1
+	}
+	d := pickDriver(q)
+	if d < 0 {
+		return -1
+	}
+	f := q.Filters[d]
+	if f.Has != nil || f.Chain != nil || f.Param == nil || f.Param.Code == "_id" || f.Modifier == "missing" {
+		return -1
+	}
+	for i, g := range q.Filters {
+		if i != d && (g.Has != nil || g.Param == nil || g.Param.Code == "_id" || g.Param.Code == "_lastUpdated") {
+			return -1
+		}
+	}
+	return d
 }
 
 // never is the rank of filters that cannot drive: negations, :missing and conditions on the
@@ -261,8 +292,10 @@ func (b *builder) cond(f *search.Filter, r string, types []string, m mode) error
 			return fmt.Errorf("search parameter type %s not supported", f.Param.Type)
 		}
 	}
-	if m == drive && !not {
-		b.w(r, ".rid IN (")
+	if (m == drive || m == source) && !not {
+		if m == drive {
+			b.w(r, ".rid IN (")
+		}
 		for i, br := range brs {
 			if i > 0 {
 				b.w(" UNION ALL ")
@@ -272,7 +305,9 @@ func (b *builder) cond(f *search.Filter, r string, types []string, m mode) error
 				return err
 			}
 		}
-		b.w(")")
+		if m == drive {
+			b.w(")")
+		}
 		return nil
 	}
 	if not {

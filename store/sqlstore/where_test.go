@@ -259,6 +259,12 @@ func TestWhere(t *testing.T) {
 		{"RiskAssessment?_sort=-probability", []string{"rp2", "rp1", "rp3"}},
 		{"Observation?_sort=value-quantity&_count=3", []string{"obs1", "obs3", "obs2"}},
 		{"Observation?_sort=-date,_id&code=1234-5,8480-6,9999-9", []string{"obs3", "obs2", "obs1", "obs4"}},
+		// Sorted searches whose candidates come straight from the driving index.
+		{"Observation?code=1234-5,8480-6,9999-9&_sort=-date", []string{"obs3", "obs2", "obs1", "obs4"}},
+		{"Observation?status=final&_sort=date", []string{"obs1", "obs3", "obs4", "obs5", "obs6", "obs7"}},
+		{"Observation?status=final&code=1234-5&_sort=-date", []string{"obs1", "obs4"}},
+		{"Observation?subject=Patient/p1&_sort=-date", []string{"obs1", "obs5"}},
+		{"Observation?status=final&value-quantity:missing=false&_sort=-date", []string{"obs3", "obs1"}},
 		{"ValueSet?_sort=-url", []string{"vs2", "vs1"}},
 		{"Organization?_sort=-_lastUpdated", []string{"o2", "o1"}},
 	}

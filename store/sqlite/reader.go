@@ -143,9 +143,10 @@ func (r *engineReader) Query(ctx context.Context, query string, args []any, row 
 
 type engineRow struct{ s *sqlite.Stmt }
 
-func (r engineRow) Int64(col int) int64 { return r.s.ColumnInt64(col) }
-func (r engineRow) Text(col int) string { return r.s.ColumnText(col) }
-func (r engineRow) Len(col int) int     { return r.s.ColumnLen(col) }
+func (r engineRow) Int64(col int) int64     { return r.s.ColumnInt64(col) }
+func (r engineRow) Float64(col int) float64 { return r.s.ColumnFloat(col) }
+func (r engineRow) Text(col int) string     { return r.s.ColumnText(col) }
+func (r engineRow) Len(col int) int         { return r.s.ColumnLen(col) }
 func (r engineRow) AppendBytes(col int, dst []byte) []byte {
 	n := r.s.ColumnLen(col)
 	dst = slices.Grow(dst, n)[:len(dst)+n]

@@ -20,6 +20,7 @@ type Reader interface {
 // callback that received the Row.
 type Row interface {
 	Int64(col int) int64
+	Float64(col int) float64
 	// Text returns the column as a string the caller may keep.
 	Text(col int) string
 	// Len is the length in bytes of a text or blob column.
@@ -70,6 +71,11 @@ func (r sqlRow) Int64(col int) int64 {
 		return int64(v)
 	case int16:
 		return int64(v)
+	case bool:
+		if v {
+			return 1
+		}
+		return 0
 	case float64:
 		return int64(v)
 	case []byte:
@@ -78,6 +84,24 @@ func (r sqlRow) Int64(col int) int64 {
 	case string:
 		n, _ := strconv.ParseInt(v, 10, 64)
 		return n
+	}
+	return 0
+}
+
+func (r sqlRow) Float64(col int) float64 {
+	switch v := r[col].(type) {
+	case float64:
+		return v
+	case float32:
+		return float64(v)
+	case int64:
+		return float64(v)
+	case []byte:
+		f, _ := strconv.ParseFloat(string(v), 64)
+		return f
+	case string:
+		f, _ := strconv.ParseFloat(v, 64)
+		return f
 	}
 	return 0
 }

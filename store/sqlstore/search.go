@@ -107,9 +107,8 @@ type match struct {
 	rec *store.Record
 }
 
-// Search implements store.Store. Without _sort, results are in insertion order and pages
-// are keyset ranges of rid ("a<rid>" after, "b<rid>" before); with _sort, pages are offsets
-// ("o<n>"), which stay correct because the sort keys end with rid.
+// Search implements store.Store. Pages are keyset ranges: without _sort, of rid in insertion
+// order ("a<rid>" after, "b<rid>" before); with _sort, of the sort keys and rid (cursor.go).
 func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error) {
 	count := q.Count
 	if count <= 0 {
@@ -135,112 +134,21 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 		return res, nil
 	}
 
-	b := &builder{d: db.d, reg: definitions.R4()}
-	sorted := len(q.Sort) > 0
-	var keys []*sortKey
-	if sorted {
-		// The sort runs over rids and keys alone, keeping bodies out of it; the page's
-		// bodies are joined afterwards, in the same statement.
-		var err error
-		if keys, err = b.sortKeys(q, "r"); err != nil {
-			return nil, err
-		}
-		b.w("SELECT o.rid, o.type, o.id, o.version, o.last_updated, o.body FROM (SELECT r.rid AS rid")
-		b.sortColumns(keys)
-		if d := sourceDriver(q); d >= 0 && !slices.ContainsFunc(keys, func(k *sortKey) bool { return k.table == "" }) {
-			// Candidates straight from the driving index; grouping by rid dedups them.
-			b.sourced = q.Filters[d]
-			b.w(" FROM (")
-			if err := b.cond(b.sourced, "r", nil, source); err != nil {
-				return nil, err
-			}
-			b.w(") r")
-		} else {
-			b.w(" FROM resources r")
-			if drivenByRID(q) {
-				b.w(b.d.ByRowKey)
-			}
-		}
-		b.sortJoinClauses(keys, "r")
-		b.w(" WHERE ")
+	var matches []match
+	var more, firstPage bool
+	var err error
+	if len(q.Sort) > 0 {
+		matches, more, firstPage, err = db.searchSorted(ctx, q, count, res)
 	} else {
-		b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body")
-		b.from(q)
+		matches, more, firstPage, err = db.searchByRID(ctx, q, count, res)
 	}
-	if err := b.scope(q, "r"); err != nil {
-		return nil, err
-	}
-	if b.conds == 0 {
-		b.w("1 = 1") // everything is in the FROM clause
-	}
-	var after, before, offset int64 = -1, -1, 0
-	if c := q.Cursor; c != "" {
-		n, err := strconv.ParseInt(c[min(1, len(c)):], 10, 64)
-		if err != nil || len(c) < 2 || !strings.ContainsRune("abo", rune(c[0])) || (c[0] == 'o') != (len(q.Sort) > 0) {
-			return nil, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
-		}
-		switch c[0] {
-		case 'a':
-			after = n
-		case 'b':
-			before = n
-		case 'o':
-			offset = n
-		}
-	}
-	if sorted {
-		if grouped(keys) {
-			b.w(" GROUP BY r.rid")
-		}
-		b.w(" ORDER BY ")
-		b.sortOrder(keys, "")
-		b.w(" LIMIT ", strconv.Itoa(count+1), " OFFSET ", strconv.FormatInt(offset, 10))
-		b.w(") p JOIN resources o ON o.rid = p.rid ORDER BY ")
-		b.sortOrder(keys, "p.")
-	} else if before >= 0 {
-		b.w(" AND r.rid < ")
-		b.arg(before)
-		b.w(" ORDER BY r.rid DESC LIMIT ", strconv.Itoa(count+1))
-	} else {
-		if after >= 0 {
-			b.w(" AND r.rid > ")
-			b.arg(after)
-		}
-		b.w(" ORDER BY r.rid LIMIT ", strconv.Itoa(count+1))
-	}
-	matches, err := db.queryRecords(ctx, b)
 	if err != nil {
 		return nil, err
-	}
-	more := len(matches) > count
-	if more {
-		matches = matches[:count]
-	}
-	if before >= 0 {
-		for i, j := 0, len(matches)-1; i < j; i, j = i+1, j-1 {
-			matches[i], matches[j] = matches[j], matches[i]
-		}
-	}
-	if len(q.Sort) > 0 {
-		if more {
-			res.Next = "o" + strconv.FormatInt(offset+int64(count), 10)
-		}
-		if offset > 0 {
-			res.Prev = "o" + strconv.FormatInt(max(0, offset-int64(count)), 10)
-		}
-	} else if len(matches) > 0 {
-		first, last := matches[0].rid, matches[len(matches)-1].rid
-		if more || before >= 0 {
-			res.Next = "a" + strconv.FormatInt(last, 10)
-		}
-		if after >= 0 || (before >= 0 && more) {
-			res.Prev = "b" + strconv.FormatInt(first, 10)
-		}
 	}
 	// A first page that holds every match is its own count: the COUNT query, which costs
 	// as much as the search, runs only when there are more pages.
 	switch {
-	case !more && offset == 0 && after < 0 && before < 0:
+	case !more && firstPage:
 		res.Total = len(matches)
 	case q.Total == "accurate" || q.Total == "estimate":
 		if err := countAll(); err != nil {
@@ -260,7 +168,159 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 	return res, nil
 }
 
-func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
+// searchByRID finds a page of an unsorted search: matches in rid order, after or before the
+// cursor's rid. It sets res's links and reports whether more matches lie beyond the page in
+// its direction and whether this is the first page.
+func (db *DB) searchByRID(ctx context.Context, q *search.Query, count int, res *store.Result) ([]match, bool, bool, error) {
+	var after, before int64 = -1, -1
+	if c := q.Cursor; c != "" {
+		n, err := strconv.ParseInt(c[min(1, len(c)):], 10, 64)
+		if err != nil || len(c) < 2 || (c[0] != 'a' && c[0] != 'b') {
+			return nil, false, false, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+		}
+		if c[0] == 'a' {
+			after = n
+		} else {
+			before = n
+		}
+	}
+	b := &builder{d: db.d, reg: definitions.R4()}
+	b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body")
+	b.from(q)
+	if err := b.scope(q, "r"); err != nil {
+		return nil, false, false, err
+	}
+	if before >= 0 {
+		b.w(" AND r.rid < ")
+		b.arg(before)
+		b.w(" ORDER BY r.rid DESC LIMIT ", strconv.Itoa(count+1))
+	} else {
+		if after >= 0 {
+			b.w(" AND r.rid > ")
+			b.arg(after)
+		}
+		b.w(" ORDER BY r.rid LIMIT ", strconv.Itoa(count+1))
+	}
+	matches, err := db.queryRecords(ctx, b, nil)
+	if err != nil {
+		return nil, false, false, err
+	}
+	more := len(matches) > count
+	if more {
+		matches = matches[:count]
+	}
+	if before >= 0 {
+		slices.Reverse(matches)
+	}
+	if len(matches) > 0 {
+		first, last := matches[0].rid, matches[len(matches)-1].rid
+		if more || before >= 0 {
+			res.Next = "a" + strconv.FormatInt(last, 10)
+		}
+		if after >= 0 || (before >= 0 && more) {
+			res.Prev = "b" + strconv.FormatInt(first, 10)
+		}
+	}
+	return matches, more, after < 0 && before < 0, nil
+}
+
+// searchSorted finds a page of a sorted search. The sort runs in a subquery over rids and
+// key columns, keeping bodies out of it; the page's bodies are joined to it in the same
+// statement, with the key columns that make the page's cursors.
+func (db *DB) searchSorted(ctx context.Context, q *search.Query, count int, res *store.Result) ([]match, bool, bool, error) {
+	b := &builder{d: db.d, reg: definitions.R4()}
+	keys, err := b.sortKeys(q, "r")
+	if err != nil {
+		return nil, false, false, err
+	}
+	var dir byte // 's': after the cursor, 'r': before it
+	var bound []any
+	if c := q.Cursor; c != "" {
+		if c[0] != 's' && c[0] != 'r' {
+			return nil, false, false, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+		}
+		dir = c[0]
+		if bound, err = decodeCursor(keys, c[1:]); err != nil {
+			return nil, false, false, err
+		}
+	}
+	reversed := dir == 'r'
+	b.w("SELECT o.rid, o.type, o.id, o.version, o.last_updated, o.body")
+	for i, k := range keys {
+		n := strconv.Itoa(i)
+		if k.null != "" {
+			b.w(", p.n", n)
+		}
+		b.w(", p.s", n)
+	}
+	b.w(", p.rid FROM (")
+	if dir != 0 {
+		b.w("SELECT * FROM (")
+	}
+	b.w("SELECT r.rid AS rid")
+	b.sortColumns(keys)
+	if d := sourceDriver(q); d >= 0 && !slices.ContainsFunc(keys, func(k *sortKey) bool { return k.table == "" }) {
+		// Candidates straight from the driving index; grouping by rid dedups them.
+		b.sourced = q.Filters[d]
+		b.w(" FROM (")
+		if err := b.cond(b.sourced, "r", nil, source); err != nil {
+			return nil, false, false, err
+		}
+		b.w(") r")
+	} else {
+		b.w(" FROM resources r")
+		if drivenByRID(q) {
+			b.w(b.d.ByRowKey)
+		}
+	}
+	b.sortJoinClauses(keys, "r")
+	b.w(" WHERE ")
+	if err := b.scope(q, "r"); err != nil {
+		return nil, false, false, err
+	}
+	if b.conds == 0 {
+		b.w("1 = 1") // everything is in the FROM clause
+	}
+	if grouped(keys) {
+		b.w(" GROUP BY r.rid")
+	}
+	prefix := ""
+	if dir != 0 {
+		b.w(") k WHERE ")
+		b.keysetCond(keys, bound, "k.", reversed)
+		prefix = "k."
+	}
+	b.w(" ORDER BY ")
+	b.sortOrder(keys, prefix, reversed)
+	b.w(" LIMIT ", strconv.Itoa(count+1), ") p JOIN resources o ON o.rid = p.rid ORDER BY ")
+	b.sortOrder(keys, "p.", reversed)
+	var cursors [][]any
+	matches, err := db.queryRecords(ctx, b, func(r Row) { cursors = append(cursors, rowCursor(keys, r, 6)) })
+	if err != nil {
+		return nil, false, false, err
+	}
+	more := len(matches) > count
+	if more {
+		matches, cursors = matches[:count], cursors[:count]
+	}
+	if reversed {
+		slices.Reverse(matches)
+		slices.Reverse(cursors)
+	}
+	if len(matches) > 0 {
+		if more || reversed {
+			res.Next = encodeCursor('s', cursors[len(cursors)-1])
+		}
+		if dir == 's' || (reversed && more) {
+			res.Prev = encodeCursor('r', cursors[0])
+		}
+	}
+	return matches, more, dir == 0, nil
+}
+
+// queryRecords runs a query whose first columns are rid, type, id, version, last_updated and
+// body, and calls extra, if given, with each row for the columns after them.
+func (db *DB) queryRecords(ctx context.Context, b *builder, extra func(Row)) ([]match, error) {
 	var out []match
 	var recs []store.Record // allocated in blocks, as are the bodies
 	var arena []byte
@@ -279,6 +339,9 @@ func (db *DB) queryRecords(ctx context.Context, b *builder) ([]match, error) {
 		arena = r.AppendBytes(5, arena)
 		rec.Body = arena[start:len(arena):len(arena)]
 		out = append(out, match{rid: r.Int64(0), rec: rec})
+		if extra != nil {
+			extra(r)
+		}
 		return nil
 	})
 	return out, err
@@ -306,7 +369,7 @@ func (db *DB) fetch(ctx context.Context, rids []int64) ([]match, error) {
 	}
 	b.paddedList(vs)
 	b.w(")")
-	found, err := db.queryRecords(ctx, b)
+	found, err := db.queryRecords(ctx, b, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +416,7 @@ func (db *DB) fetchByID(ctx context.Context, ids map[string][]any) ([]match, err
 		b.paddedList(ids[t])
 		b.w(") AND r.deleted = 0")
 	}
-	found, err := db.queryRecords(ctx, b)
+	found, err := db.queryRecords(ctx, b, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -813,6 +813,8 @@ func anyStrings(ss []string) []any {
 // per key.
 type sortKey struct {
 	desc bool
+	// kind is how the key's value reads back for a paging cursor: "int", "text" or "float".
+	kind string
 	// value is the key's SQL expression over r and alias; null is, if set, an expression
 	// that is true for a resource without a value (which sorts last either way).
 	value, null string
@@ -829,10 +831,10 @@ func (b *builder) sortKeys(q *search.Query, r string) ([]*sortKey, error) {
 		out[i] = k
 		switch s.Param.Code {
 		case "_id":
-			k.value = r + ".id"
+			k.value, k.kind = r+".id", "text"
 			continue
 		case "_lastUpdated":
-			k.value = r + ".last_updated"
+			k.value, k.kind = r+".last_updated", "int"
 			continue
 		}
 		agg := "MIN"
@@ -845,31 +847,33 @@ func (b *builder) sortKeys(q *search.Query, r string) ([]*sortKey, error) {
 		switch s.Param.Type {
 		case "date":
 			// Stored dates lie well inside int64, so an extreme stands for "no value".
-			k.table, expr = "idx_date", c+"lo"
+			k.table, expr, k.kind = "idx_date", c+"lo", "int"
 			missing := "9223372036854775807"
 			if s.Desc {
 				expr, missing = c+"hi", "-9223372036854775808"
 			}
 			k.value = "COALESCE(" + agg + "(" + expr + "), " + missing + ")"
 		case "string":
-			k.table, expr = "idx_string", c+"norm"
+			k.table, expr, k.kind = "idx_string", c+"norm", "text"
 		case "token":
-			k.table, expr = "idx_token", c+"code"
+			k.table, expr, k.kind = "idx_token", c+"code", "text"
 		case "number":
-			k.table, expr = "idx_number", c+"value"
+			k.table, expr, k.kind = "idx_number", c+"value", "float"
 		case "quantity":
-			k.table, expr = "idx_quantity", c+"value"
+			k.table, expr, k.kind = "idx_quantity", c+"value", "float"
 		case "reference":
-			k.table = "idx_reference"
+			k.table, k.kind = "idx_reference", "text"
 			expr = "CASE WHEN " + c + "target_id = '' THEN " + c + "url ELSE " + c + "target_type || '/' || " + c + "target_id END"
 		case "uri":
-			k.table, expr = "idx_uri", c+"uri"
+			k.table, expr, k.kind = "idx_uri", c+"uri", "text"
 		default:
 			return nil, fmt.Errorf("cannot sort by %s parameter %s", s.Param.Type, s.Param.Code)
 		}
 		if k.value == "" {
 			k.value = agg + "(" + expr + ")"
-			k.null = k.value + " IS NULL"
+			// An integer rather than a boolean: cursors compare it with a bound value, which
+			// PostgreSQL will not do for a boolean.
+			k.null = "CASE WHEN " + k.value + " IS NULL THEN 1 ELSE 0 END"
 		}
 		var types []string
 		if q.Type != "" {
@@ -915,19 +919,26 @@ func (b *builder) sortJoinClauses(keys []*sortKey, r string) {
 }
 
 // sortOrder writes the ORDER BY list over the output columns of sortColumns as seen through
-// prefix ("" or "p."), ending with the rid that makes the order total. A resource without a
-// value sorts last either way: the n<i> column is false before true on every backend.
-func (b *builder) sortOrder(keys []*sortKey, prefix string) {
+// prefix ("" or "p."), ending with the rid that makes the order total; reversed, every
+// direction flips (a page read backwards from a cursor). A resource without a value sorts
+// last either way: the n<i> column is 0 before 1 on every backend.
+func (b *builder) sortOrder(keys []*sortKey, prefix string, reversed bool) {
+	dir := func(desc bool) {
+		if desc != reversed {
+			b.w(" DESC")
+		}
+	}
 	for i, k := range keys {
 		n := strconv.Itoa(i)
 		if k.null != "" {
-			b.w(prefix, "n", n, ", ")
+			b.w(prefix, "n", n)
+			dir(false)
+			b.w(", ")
 		}
 		b.w(prefix, "s", n)
-		if k.desc {
-			b.w(" DESC")
-		}
+		dir(k.desc)
 		b.w(", ")
 	}
 	b.w(prefix, "rid")
+	dir(false)
 }

@@ -1086,7 +1086,35 @@ func testSort(t *testing.T, s store.Store) {
 				q.Cursor = res.Next
 			}
 			sameStrings(t, "paged order", paged, want)
+			// And back from the last page through the previous links.
+			last := search1(t, s, &search.Query{Type: "Patient", Sort: tc.sort, Count: 2})
+			for last.Next != "" {
+				last = search1(t, s, &search.Query{Type: "Patient", Sort: tc.sort, Count: 2, Cursor: last.Next})
+			}
+			back := ids(last.Matches)
+			for cur := last; cur.Prev != ""; {
+				cur = search1(t, s, &search.Query{Type: "Patient", Sort: tc.sort, Count: 2, Cursor: cur.Prev})
+				back = append(ids(cur.Matches), back...)
+			}
+			sameStrings(t, "paged backwards", back, want)
 		})
+	}
+
+	// Pages are keyset ranges: a resource written between two page reads, sorting before the
+	// cursor, neither repeats a row nor pushes one off the next page.
+	q := &search.Query{Type: "Patient", Sort: []search.Sort{key("family", false)}, Count: 2}
+	page1 := search1(t, s, q)
+	put(t, s, pat("p0", []string{"a"}, 1950, 1951))
+	q.Cursor = page1.Next
+	page2 := search1(t, s, q)
+	sameStrings(t, "page after an insert", ids(page2.Matches), []string{"Patient/p5", "Patient/p1"})
+	del(t, s, "Patient", "p0")
+
+	// A cursor is bound to its search: forged, truncated or another sort's cursors are refused.
+	other := search1(t, s, &search.Query{Type: "Patient", Sort: []search.Sort{key("birthdate", true), key("family", false)}, Count: 2})
+	for _, c := range []string{"s", "sx", "s" + other.Next[1:], "r!!", "o2", page1.Next[:len(page1.Next)-2], "s" + "W10"} {
+		_, err := s.Search(context.Background(), &search.Query{Type: "Patient", Sort: []search.Sort{key("family", false)}, Count: 2, Cursor: c})
+		wantErr(t, "sorted cursor "+c, err, store.ErrBadCursor)
 	}
 }
 

@@ -50,6 +50,12 @@ func Open(ctx context.Context, url string) (*sqlstore.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	// PostgreSQL's default random_page_cost (4) prices an index lookup for spinning disks, and
+	// leads it to scan whole tables for a patient's few hundred rows; 1.1 is the usual setting
+	// for SSDs and cached data. A random_page_cost in the URL takes precedence.
+	if _, set := cfg.RuntimeParams["random_page_cost"]; !set {
+		cfg.RuntimeParams["random_page_cost"] = "1.1"
+	}
 	db := stdlib.OpenDB(*cfg)
 	// Requests mostly wait on the server, so a few connections per core keep both busy
 	// without queueing work inside PostgreSQL.

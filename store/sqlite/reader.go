@@ -15,9 +15,9 @@ import (
 // the SQLite engine directly (zombiezen.com/go/sqlite over the same engine as the
 // database/sql driver), without database/sql's per-row conversions and copies.
 //
-// The pool is a channel of connections rather than sqlitex.Pool, which arms an interrupt
-// (a goroutine and a pass over every cached statement) on each take; here a cancelled
-// context is noticed between rows instead.
+// The pool is a channel of connections rather than sqlitex.Pool, whose every take also
+// makes a cancellable context and a pool-wide lock round; a request's own context arms the
+// connection's interrupt for the length of its query.
 type engineReader struct {
 	conns chan *sqlite.Conn
 	all   []*sqlite.Conn
@@ -78,13 +78,22 @@ func (r *engineReader) keep(query string) bool {
 }
 
 func (r *engineReader) Query(ctx context.Context, query string, args []any, row func(sqlstore.Row) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var conn *sqlite.Conn
 	select {
 	case conn = <-r.conns:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { r.conns <- conn }()
+	// A cancelled request interrupts its statement, however long a single step runs (a sort
+	// over many candidates).
+	conn.SetInterrupt(ctx.Done())
+	defer func() {
+		conn.SetInterrupt(nil)
+		r.conns <- conn
+	}()
 	var stmt *sqlite.Stmt
 	if r.keep(query) {
 		if stmt, err = conn.Prepare(query); err != nil {

@@ -128,3 +128,27 @@ func TestPlannerStatisticsRefreshed(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchCancelled: a search whose request has gone away stops with the context's error.
+func TestSearchCancelled(t *testing.T) {
+	s := open(t)
+	r, err := fhir.Parse([]byte(`{"resourceType":"Patient","id":"p1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Put(context.Background(), &store.Put{Resource: r, Index: &search.Index{}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Search(ctx, &search.Query{Type: "Patient"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled search: %v", err)
+	}
+	if _, err := s.Read(ctx, "Patient", "p1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled read: %v", err)
+	}
+}

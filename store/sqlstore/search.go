@@ -145,8 +145,8 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*store.Result, error
 	if err != nil {
 		return nil, err
 	}
-	// A first page that holds every match is its own count: the COUNT query, which costs
-	// as much as the search, runs only when there are more pages.
+	// A first page that holds every match is its own count. Otherwise the COUNT query, which
+	// costs as much as the search, runs only when the search asks for a total.
 	switch {
 	case !more && firstPage:
 		res.Total = len(matches)

@@ -816,7 +816,7 @@ type sortKey struct {
 	// kind is how the key's value reads back for a paging cursor: "int", "text" or "float".
 	kind string
 	// value is the key's SQL expression over r and alias; null is, if set, an expression
-	// that is true for a resource without a value (which sorts last either way).
+	// that is 1 for a resource without a value (which sorts last either way) and 0 otherwise.
 	value, null string
 	// The joined index table, if any.
 	alias, table string

@@ -294,25 +294,43 @@ func (db *DB) searchSorted(ctx context.Context, q *search.Query, count int, res 
 	b.sortOrder(keys, prefix, reversed)
 	b.w(" LIMIT ", strconv.Itoa(count+1), ") p JOIN resources o ON o.rid = p.rid ORDER BY ")
 	b.sortOrder(keys, "p.", reversed)
-	var cursors [][]any
-	matches, err := db.queryRecords(ctx, b, func(r Row) { cursors = append(cursors, rowCursor(keys, r, 6)) })
+	// Cursors come from the first row read and the page's last (row count-1): whichever way
+	// the page was read, those are the rows its links need.
+	var firstRow, pageEnd []any
+	row := 0
+	matches, err := db.queryRecords(ctx, b, func(r Row) {
+		if row == 0 {
+			firstRow = rowCursor(keys, r, 6)
+		}
+		if row == count-1 {
+			pageEnd = rowCursor(keys, r, 6)
+		}
+		row++
+	})
 	if err != nil {
 		return nil, false, false, err
 	}
 	more := len(matches) > count
 	if more {
-		matches, cursors = matches[:count], cursors[:count]
+		matches = matches[:count]
 	}
 	if reversed {
 		slices.Reverse(matches)
-		slices.Reverse(cursors)
 	}
 	if len(matches) > 0 {
-		if more || reversed {
-			res.Next = encodeCursor('s', cursors[len(cursors)-1])
-		}
-		if dir == 's' || (reversed && more) {
-			res.Prev = encodeCursor('r', cursors[0])
+		switch {
+		case reversed:
+			res.Next = encodeCursor('s', firstRow) // read backwards: the first row read ends the page
+			if more {
+				res.Prev = encodeCursor('r', pageEnd)
+			}
+		default:
+			if more {
+				res.Next = encodeCursor('s', pageEnd)
+			}
+			if dir == 's' {
+				res.Prev = encodeCursor('r', firstRow)
+			}
 		}
 	}
 	return matches, more, dir == 0, nil

@@ -18,12 +18,12 @@ type tableRows struct {
 
 // rowBuffer holds the index rows of a transaction's writes until they are flushed.
 type rowBuffer struct {
-	tables [9]tableRows
+	tables [10]tableRows
 	inited bool
 }
 
 // bufferTables are the index tables in rowBuffer order, with the columns add fills.
-var bufferTables = [9]struct {
+var bufferTables = [10]struct {
 	table string
 	cols  []string
 }{
@@ -36,6 +36,7 @@ var bufferTables = [9]struct {
 	{"idx_uri", []string{"rid", "pid", "uri"}},
 	{"idx_composite", []string{"rid", "pid", "s1", "c1", "lo1", "hi1", "s2", "c2", "lo2", "hi2", "s3", "c3", "lo3", "hi3"}},
 	{"compartment", []string{"patient_id", "rid"}},
+	{"patient_date", []string{"patient_id", "ref_pid", "date_pid", "lo", "hi", "rid"}},
 }
 
 func (b *rowBuffer) init() {
@@ -111,6 +112,52 @@ func (b *rowBuffer) add(rid int64, ix *search.Index) {
 	}
 	for _, id := range ix.Patients {
 		t[8].args = append(t[8].args, id, rid)
+	}
+	b.addPatientDates(rid, ix)
+}
+
+// addPatientDates adds the patient_date rows of a resource: for each Patient it references
+// (once per reference parameter) and each date parameter, its lowest and highest instant.
+func (b *rowBuffer) addPatientDates(rid int64, ix *search.Index) {
+	if len(ix.Dates) == 0 {
+		return
+	}
+	type span struct{ lo, hi int64 }
+	var dates []struct {
+		pid int64
+		span
+	}
+outer:
+	for _, d := range ix.Dates {
+		for i := range dates {
+			if dates[i].pid == d.Param {
+				dates[i].lo, dates[i].hi = min(dates[i].lo, d.Lo), max(dates[i].hi, d.Hi)
+				continue outer
+			}
+		}
+		dates = append(dates, struct {
+			pid int64
+			span
+		}{d.Param, span{d.Lo, d.Hi}})
+	}
+	t := &b.tables[9]
+	for i, r := range ix.References {
+		if r.TargetType != "Patient" || r.TargetID == "" {
+			continue
+		}
+		dup := false
+		for _, o := range ix.References[:i] {
+			if o.Param == r.Param && o.TargetType == "Patient" && o.TargetID == r.TargetID {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		for _, d := range dates {
+			t.args = append(t.args, r.TargetID, r.Param, d.pid, d.lo, d.hi, rid)
+		}
 	}
 }
 

@@ -245,6 +245,10 @@ func (db *DB) searchSorted(ctx context.Context, q *search.Query, count int, res 
 		}
 	}
 	reversed := dir == 'r'
+	if pd := patientDatePlan(q); pd != nil && !reversed {
+		matches, more, err := db.searchPatientDates(ctx, q, keys, pd, bound, count, res)
+		return matches, more, dir == 0, err
+	}
 	b.w("SELECT o.rid, o.type, o.id, o.version, o.last_updated, o.body")
 	for i, k := range keys {
 		n := strconv.Itoa(i)

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BadCursor", testBadCursor},
 		{"Sort", testSort},
 		{"ConcurrentFailures", testConcurrentFailures},
+		{"PatientDateSort", testPatientDateSort},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -1168,4 +1169,78 @@ func testConcurrentFailures(t *testing.T, s store.Store) {
 	res := search1(t, s, &search.Query{Type: "Observation", Count: 100,
 		Filters: []*search.Filter{tokenFilter(t, "Observation", "code", loinc, "cf")}})
 	sameStrings(t, "indexed survivors", sortedIDs(res.Matches), want)
+}
+
+// testPatientDateSort covers a patient's resources by date (Observation?patient=X&_sort=-date),
+// which stores may answer from a dedicated index: the order, ties, resources without a date,
+// other filters and paging in both directions must be exactly those of the same search
+// sorted the general way (here forced by a second key that does not change the order, since
+// ids follow insertion order).
+func testPatientDateSort(t *testing.T, s store.Store) {
+	year := func(y int) int64 { return time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro() }
+	obs := func(id, code, patient string, dates ...[2]int) *store.Put {
+		p := observation(t, id, code, patient, "")
+		for _, d := range dates {
+			p.Index.Dates = append(p.Index.Dates, search.DateRow{Param: search.ParamID("Observation", "date"), Lo: year(d[0]), Hi: year(d[1]) - 1})
+		}
+		return p
+	}
+	put(t, s,
+		obs("o01", "a", "p1", [2]int{2010, 2011}),
+		obs("o02", "b", "p1"), // no date
+		obs("o03", "a", "p1", [2]int{2015, 2016}),
+		obs("o04", "a", "p1", [2]int{2010, 2011}), // ties with o01
+		obs("o05", "a", "p2", [2]int{2012, 2013}), // another patient
+		obs("o06", "b", "p1", [2]int{2000, 2020}), // a wide period: lowest 2000, highest 2020
+		obs("o07", "a", "p1"),                     // no date
+		obs("o08", "a", "p1", [2]int{2013, 2014}, [2]int{2001, 2002}),
+		obs("o09", "b", "p1", [2]int{2018, 2019}),
+		obs("o10", "a", "p1", [2]int{2012, 2013}),
+		obs("odel", "a", "p1", [2]int{2030, 2031}),
+	)
+	del(t, s, "Observation", "odel")
+	put(t, s, obs("o03", "a", "p1", [2]int{2016, 2017})) // a new version moves it
+
+	date := func(desc bool) search.Sort { return search.Sort{Param: param(t, "Observation", "date"), Desc: desc} }
+	byID := search.Sort{Param: param(t, "Observation", "_id")}
+	for _, tc := range []struct {
+		name    string
+		filters []*search.Filter
+		desc    bool
+		want    string
+	}{
+		{"newest first", nil, true, "o06 o09 o03 o08 o10 o01 o04 o02 o07"},
+		{"oldest first", nil, false, "o06 o08 o01 o04 o10 o03 o09 o02 o07"},
+		{"with a code", []*search.Filter{tokenFilter(t, "Observation", "code", loinc, "a")}, true, "o03 o08 o10 o01 o04 o07"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := strings.Fields(tc.want)
+			for i := range want {
+				want[i] = "Observation/" + want[i]
+			}
+			for _, sorts := range [][]search.Sort{{date(tc.desc)}, {date(tc.desc), byID}} {
+				filters := append([]*search.Filter{refFilter(t, "Observation", "patient", "Patient", "p1")}, tc.filters...)
+				all := search1(t, s, &search.Query{Type: "Observation", Filters: filters, Sort: sorts, Count: 20})
+				sameStrings(t, fmt.Sprintf("%d keys", len(sorts)), ids(all.Matches), want)
+				var paged []string
+				q := &search.Query{Type: "Observation", Filters: filters, Sort: sorts, Count: 2}
+				var last *store.Result
+				for range 10 {
+					last = search1(t, s, q)
+					paged = append(paged, ids(last.Matches)...)
+					if last.Next == "" {
+						break
+					}
+					q.Cursor = last.Next
+				}
+				sameStrings(t, fmt.Sprintf("%d keys, paged", len(sorts)), paged, want)
+				back := ids(last.Matches)
+				for cur := last; cur.Prev != ""; {
+					cur = search1(t, s, &search.Query{Type: "Observation", Filters: filters, Sort: sorts, Count: 2, Cursor: cur.Prev})
+					back = append(ids(cur.Matches), back...)
+				}
+				sameStrings(t, fmt.Sprintf("%d keys, paged backwards", len(sorts)), back, want)
+			}
+		})
+	}
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/concord-health/concord/store"
 )
 
-// patientDate is a sorted search the patient_date table answers: one Patient reference
-// (param=Patient/X) drives it, its single sort key is a date parameter, and every other
+// patientDate is a sorted search the patient_date table answers: the patient parameter
+// (patient=Patient/X) drives it, its single sort key is a date parameter, and every other
 // filter needs only the candidate's rid.
 type patientDate struct {
 	driver          *search.Filter
@@ -28,7 +28,7 @@ func patientDatePlan(q *search.Query) *patientDate {
 		return nil
 	}
 	f := q.Filters[d]
-	if f.Chain != nil || f.Param.Type != "reference" || len(f.Values) != 1 || (f.Modifier != "" && f.Modifier != "Patient") {
+	if f.Chain != nil || f.Param.Code != "patient" || len(f.Values) != 1 || (f.Modifier != "" && f.Modifier != "Patient") {
 		return nil
 	}
 	v := f.Values[0]
@@ -39,35 +39,15 @@ func patientDatePlan(q *search.Query) *patientDate {
 		refPid: search.ParamID(q.Type, f.Param.Code), datePid: search.ParamID(q.Type, q.Sort[0].Param.Code)}
 }
 
-// searchPatientDates reads a forward page of such a search: resources with a date for the
-// parameter straight from patient_date in index order, then, when they do not fill the page,
-// those without one (which sort last), in rid order. The order, and so the cursors, are those
-// of the general sorted search.
+// searchPatientDates reads a forward page of such a search from patient_date in index order:
+// resources with a date for the parameter by it, then those without one (stored with the
+// extremes that sort them last), in rid order. The order, and so the cursors, are those of
+// the general sorted search.
 func (db *DB) searchPatientDates(ctx context.Context, q *search.Query, keys []*sortKey, pd *patientDate, bound []any, count int, res *store.Result) ([]match, bool, error) {
-	missing := int64(-1 << 63) // the key of a resource without a date, as sortKeys has it
-	col, order := "r.lo", " ASC"
+	col, order := "r.lo", ""
 	if pd.desc {
 		col, order = "r.hi", " DESC"
-	} else {
-		missing = 1<<63 - 1
 	}
-	var firstRow, pageEnd []any
-	row := 0
-	capture := func(r Row) {
-		if row == 0 {
-			firstRow = rowCursor(keys, r, 6)
-		}
-		if row == count-1 {
-			pageEnd = rowCursor(keys, r, 6)
-		}
-		row++
-	}
-	checks := func(b *builder) error {
-		b.sourced = pd.driver
-		b.conds = 1 // the conditions on the table itself come first
-		return b.filters(q, "r")
-	}
-
 	b := &builder{d: db.d, reg: definitions.R4()}
 	b.w("SELECT o.rid, o.type, o.id, o.version, o.last_updated, o.body, p.s0, p.rid FROM (SELECT * FROM (SELECT r.rid AS rid, ", col, " AS s0 FROM patient_date r WHERE r.patient_id = ")
 	b.arg(pd.patientID)
@@ -75,7 +55,9 @@ func (db *DB) searchPatientDates(ctx context.Context, q *search.Query, keys []*s
 	b.arg(pd.refPid)
 	b.w(" AND r.date_pid = ")
 	b.arg(pd.datePid)
-	if err := checks(b); err != nil {
+	b.sourced = pd.driver // the table's own conditions stand for it
+	b.conds = 1
+	if err := b.filters(q, "r"); err != nil {
 		return nil, false, err
 	}
 	b.w(") k")
@@ -84,40 +66,20 @@ func (db *DB) searchPatientDates(ctx context.Context, q *search.Query, keys []*s
 		b.keysetCond(keys, bound, "k.", false)
 	}
 	b.w(" ORDER BY k.s0", order, ", k.rid LIMIT ", strconv.Itoa(count+1), ") p JOIN resources o ON o.rid = p.rid ORDER BY p.s0", order, ", p.rid")
-	matches, err := db.queryRecords(ctx, b, capture)
+	var firstRow, pageEnd []any
+	row := 0
+	matches, err := db.queryRecords(ctx, b, func(r Row) {
+		if row == 0 {
+			firstRow = rowCursor(keys, r, 6)
+		}
+		if row == count-1 {
+			pageEnd = rowCursor(keys, r, 6)
+		}
+		row++
+	})
 	if err != nil {
 		return nil, false, err
 	}
-
-	if need := count + 1 - len(matches); need > 0 {
-		b := &builder{d: db.d, reg: definitions.R4()}
-		m := strconv.FormatInt(missing, 10)
-		b.w("SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.body, ", m, ", r.rid FROM resources r WHERE r.rid IN (SELECT rid FROM idx_reference WHERE target_id = ")
-		b.arg(pd.patientID)
-		b.w(" AND pid = ")
-		b.arg(pd.refPid)
-		b.w(" AND target_type = 'Patient' EXCEPT SELECT rid FROM patient_date WHERE patient_id = ")
-		b.arg(pd.patientID)
-		b.w(" AND ref_pid = ")
-		b.arg(pd.refPid)
-		b.w(" AND date_pid = ")
-		b.arg(pd.datePid)
-		b.w(")")
-		if err := checks(b); err != nil {
-			return nil, false, err
-		}
-		if bound != nil && bound[0].(int64) == missing {
-			b.w(" AND r.rid > ")
-			b.arg(bound[1])
-		}
-		b.w(" ORDER BY r.rid LIMIT ", strconv.Itoa(need))
-		rest, err := db.queryRecords(ctx, b, capture)
-		if err != nil {
-			return nil, false, err
-		}
-		matches = append(matches, rest...)
-	}
-
 	more := len(matches) > count
 	if more {
 		matches = matches[:count]

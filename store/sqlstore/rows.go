@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"slices"
 	"strings"
 
+	"github.com/concord-health/concord/fhir/definitions"
 	"github.com/concord-health/concord/search"
 )
 
@@ -78,7 +80,7 @@ func finite(f float64) float64 {
 	return f
 }
 
-func (b *rowBuffer) add(rid int64, ix *search.Index) {
+func (b *rowBuffer) add(rid int64, ix *search.Index, pd *patientDateSpec) {
 	b.init()
 	t := &b.tables
 	for _, r := range ix.Strings {
@@ -113,36 +115,24 @@ func (b *rowBuffer) add(rid int64, ix *search.Index) {
 	for _, id := range ix.Patients {
 		t[8].args = append(t[8].args, id, rid)
 	}
-	b.addPatientDates(rid, ix)
+	if pd != nil {
+		b.addPatientDates(rid, ix, pd)
+	}
 }
 
-// addPatientDates adds the patient_date rows of a resource: for each Patient it references
-// (once per reference parameter) and each date parameter, its lowest and highest instant.
-func (b *rowBuffer) addPatientDates(rid int64, ix *search.Index) {
-	if len(ix.Dates) == 0 {
-		return
+// addPatientDates adds the patient_date rows of a resource: for each Patient its patient
+// parameter names and each date parameter of its type, its lowest and highest instant, or
+// the extremes that sort it last both ways (lo = MaxInt64, hi = MinInt64) when it has no
+// value: a patient's resources then read in sort order from one index range, those without
+// a date at its end.
+func (b *rowBuffer) addPatientDates(rid int64, ix *search.Index, pd *patientDateSpec) {
+	type span struct {
+		pid    int64
+		lo, hi int64
 	}
-	type span struct{ lo, hi int64 }
-	var dates []struct {
-		pid int64
-		span
-	}
-outer:
-	for _, d := range ix.Dates {
-		for i := range dates {
-			if dates[i].pid == d.Param {
-				dates[i].lo, dates[i].hi = min(dates[i].lo, d.Lo), max(dates[i].hi, d.Hi)
-				continue outer
-			}
-		}
-		dates = append(dates, struct {
-			pid int64
-			span
-		}{d.Param, span{d.Lo, d.Hi}})
-	}
-	t := &b.tables[9]
+	var dates []span
 	for i, r := range ix.References {
-		if r.TargetType != "Patient" || r.TargetID == "" {
+		if r.Param != pd.refPid || r.TargetType != "Patient" || r.TargetID == "" {
 			continue
 		}
 		dup := false
@@ -155,6 +145,20 @@ outer:
 		if dup {
 			continue
 		}
+		if dates == nil {
+			dates = make([]span, len(pd.datePids))
+			for i, pid := range pd.datePids {
+				dates[i] = span{pid, math.MaxInt64, math.MinInt64}
+			}
+			for _, d := range ix.Dates {
+				for i := range dates {
+					if dates[i].pid == d.Param {
+						dates[i].lo, dates[i].hi = min(dates[i].lo, d.Lo), max(dates[i].hi, d.Hi)
+					}
+				}
+			}
+		}
+		t := &b.tables[9]
 		for _, d := range dates {
 			t.args = append(t.args, r.TargetID, r.Param, d.pid, d.lo, d.hi, rid)
 		}
@@ -236,4 +240,33 @@ func insertSQL(d *Dialect, table string, cols []string, rows int) string {
 		sb.WriteString(tuple)
 	}
 	return sb.String()
+}
+
+// patientDateSpec is what patient_date holds for a resource type: rows for the Patients its
+// patient parameter names, one per date parameter of the type.
+type patientDateSpec struct {
+	refPid   int64
+	datePids []int64
+}
+
+// patientDateSpecs lists, for every resource type with a patient parameter and a date
+// parameter, what patient_date holds for it.
+func patientDateSpecs(reg *definitions.Registry) map[string]*patientDateSpec {
+	out := map[string]*patientDateSpec{}
+	for _, typ := range reg.ResourceTypes() {
+		if p := reg.SearchParam(typ, "patient"); p == nil || p.Type != "reference" {
+			continue
+		}
+		spec := &patientDateSpec{refPid: search.ParamID(typ, "patient")}
+		for code, p := range reg.SearchParams(typ) {
+			if p.Type == "date" && code != "_lastUpdated" {
+				spec.datePids = append(spec.datePids, search.ParamID(typ, code))
+			}
+		}
+		if len(spec.datePids) > 0 {
+			slices.Sort(spec.datePids)
+			out[typ] = spec
+		}
+	}
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/concord-health/concord/fhir/definitions"
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
 )
@@ -118,6 +119,9 @@ type DB struct {
 
 	planner planner
 
+	// patientDates says which patient_date rows each resource type has.
+	patientDates map[string]*patientDateSpec
+
 	// clock keeps lastUpdated strictly increasing across writes of this process, so that
 	// history order and _since are exact even when two writes share a microsecond.
 	clockMu sync.Mutex
@@ -126,7 +130,7 @@ type DB struct {
 
 // Open wraps the pools; it creates the schema if needed.
 func Open(ctx context.Context, write, read *sql.DB, d *Dialect) (*DB, error) {
-	db := &DB{write: write, read: read, d: d, reads: read}
+	db := &DB{write: write, read: read, d: d, reads: read, patientDates: patientDateSpecs(definitions.R4())}
 	if !d.DriverCachesStatements {
 		db.readCache = newStmtCache(read)
 		db.reads = db.readCache
@@ -472,7 +476,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 		err := t.queryRow(ctx, insertResource, res.Type, res.ID, lu, body).Scan(&rid)
 		if err == nil {
 			if p.Index != nil {
-				t.buf.add(rid, p.Index)
+				t.buf.add(rid, p.Index, t.db.patientDates[res.Type])
 			}
 			t.writes++
 			return &store.Record{Type: res.Type, ID: res.ID, Version: 1, LastUpdated: micros(lu), Body: body}, nil
@@ -514,7 +518,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 		return nil, err
 	}
 	if p.Index != nil {
-		t.buf.add(rid, p.Index)
+		t.buf.add(rid, p.Index, t.db.patientDates[res.Type])
 	}
 	t.writes++
 	return &store.Record{Type: res.Type, ID: res.ID, Version: version, LastUpdated: micros(lu), Body: body}, nil

@@ -10,8 +10,8 @@ import (
 )
 
 // patientDate is a sorted search the patient_date table answers: the patient parameter
-// (patient=Patient/X) drives it, its single sort key is a date parameter, and every other
-// filter needs only the candidate's rid.
+// (patient=Patient/X) drives it, its single sort key is the date parameter "date", and every
+// other filter needs only the candidate's rid.
 type patientDate struct {
 	driver          *search.Filter
 	patientID       string
@@ -20,7 +20,7 @@ type patientDate struct {
 }
 
 func patientDatePlan(q *search.Query) *patientDate {
-	if q.Type == "" || len(q.Sort) != 1 || q.Sort[0].Param.Type != "date" {
+	if q.Type == "" || len(q.Sort) != 1 || q.Sort[0].Param.Code != "date" {
 		return nil
 	}
 	d := sourceDriver(q)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/concord-health/concord/fhir/definitions"
@@ -121,7 +120,7 @@ func (b *rowBuffer) add(rid int64, ix *search.Index, pd *patientDateSpec) {
 }
 
 // addPatientDates adds the patient_date rows of a resource: for each Patient its patient
-// parameter names and each date parameter of its type, its lowest and highest instant, or
+// parameter names and each date parameter of the spec, its lowest and highest instant, or
 // the extremes that sort it last both ways (lo = MaxInt64, hi = MinInt64) when it has no
 // value: a patient's resources then read in sort order from one index range, those without
 // a date at its end.
@@ -243,30 +242,24 @@ func insertSQL(d *Dialect, table string, cols []string, rows int) string {
 }
 
 // patientDateSpec is what patient_date holds for a resource type: rows for the Patients its
-// patient parameter names, one per date parameter of the type.
+// patient parameter names, for its date parameter "date".
 type patientDateSpec struct {
 	refPid   int64
 	datePids []int64
 }
 
-// patientDateSpecs lists, for every resource type with a patient parameter and a date
-// parameter, what patient_date holds for it.
+// patientDateSpecs lists the resource types with both a patient and a date parameter, and
+// what patient_date holds for them.
 func patientDateSpecs(reg *definitions.Registry) map[string]*patientDateSpec {
 	out := map[string]*patientDateSpec{}
 	for _, typ := range reg.ResourceTypes() {
 		if p := reg.SearchParam(typ, "patient"); p == nil || p.Type != "reference" {
 			continue
 		}
-		spec := &patientDateSpec{refPid: search.ParamID(typ, "patient")}
-		for code, p := range reg.SearchParams(typ) {
-			if p.Type == "date" && code != "_lastUpdated" {
-				spec.datePids = append(spec.datePids, search.ParamID(typ, code))
-			}
+		if p := reg.SearchParam(typ, "date"); p == nil || p.Type != "date" {
+			continue
 		}
-		if len(spec.datePids) > 0 {
-			slices.Sort(spec.datePids)
-			out[typ] = spec
-		}
+		out[typ] = &patientDateSpec{refPid: search.ParamID(typ, "patient"), datePids: []int64{search.ParamID(typ, "date")}}
 	}
 	return out
 }

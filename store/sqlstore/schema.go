@@ -89,15 +89,14 @@ var indexSchema = []indexTable{
 		s2 TEXT NOT NULL, c2 {{ctext}} NOT NULL, lo2 {{real}} NOT NULL, hi2 {{real}} NOT NULL,
 		s3 TEXT NOT NULL, c3 {{ctext}} NOT NULL, lo3 {{real}} NOT NULL, hi3 {{real}} NOT NULL`,
 		byValue: []string{"pid", "c1", "rid"}, byRID: []string{"rid", "pid"}},
-	// patient_date serves the most common clinical listing, a patient's resources newest (or
-	// oldest) first (Observation?patient=X&_sort=-date): one row per resource, Patient it
-	// references (through ref_pid) and date parameter, with the resource's lowest and highest
-	// instant for that parameter. Read in index order it yields a patient's resources already
-	// sorted, where idx_reference and idx_date would need every one of them looked up and
-	// sorted.
+	// patient_date serves the commonest clinical listing, a patient's resources newest (or
+	// oldest) first (Observation?patient=X&_sort=-date): one row per resource and Patient its
+	// patient parameter names, for the date parameter "date", with the resource's lowest and
+	// highest instant. Read in key order it gives a patient's resources newest first, where
+	// idx_reference and idx_date would need every one of them looked up and sorted; oldest
+	// first sorts one contiguous range.
 	{name: "patient_date", columns: "patient_id TEXT NOT NULL, ref_pid BIGINT NOT NULL, date_pid BIGINT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, rid BIGINT NOT NULL",
-		byValue: []string{"patient_id", "ref_pid", "date_pid", "hi DESC", "rid", "lo"}, byRID: []string{"rid"},
-		others: []otherIndex{{cols: []string{"patient_id", "ref_pid", "date_pid", "lo", "rid"}}}, clustered: true},
+		byValue: []string{"patient_id", "ref_pid", "date_pid", "hi DESC", "rid", "lo"}, byRID: []string{"rid"}, clustered: true},
 	// compartment lists the Patient compartments a live resource belongs to.
 	{name: "compartment", columns: "patient_id TEXT NOT NULL, rid BIGINT NOT NULL",
 		byValue: []string{"patient_id", "rid"}, byRID: []string{"rid"}, clustered: true},

@@ -19,8 +19,9 @@ import (
 const usage = `usage:
   concord serve  [--addr 127.0.0.1:8080] [--data DIR | --database postgres://…] [--max-body BYTES]
   concord import [--data DIR | --database postgres://…] FILE|DIR…
+  concord fhirpath [-r RESOURCE.json|-] EXPR | --batch
 
-Every flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
+Every serve and import flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -33,6 +34,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "import":
 		err = importCmd(os.Args[2:])
+	case "fhirpath":
+		err = fhirpathCmd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

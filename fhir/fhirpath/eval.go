@@ -295,7 +295,7 @@ func negate(v *fhir.Node) (*fhir.Node, bool) {
 		s := string(v.Value.(json.Number))
 		if strings.HasPrefix(s, "-") {
 			s = s[1:]
-		} else {
+		} else if strings.Trim(s, "+0.") != "" { // zero has no sign to flip
 			s = "-" + s
 		}
 		return &fhir.Node{Type: map[kind]string{kInteger: typeInteger, kDecimal: typeDecimal}[kindOf(v)], Value: json.Number(s)}, true

@@ -394,21 +394,35 @@ func init() {
 		}
 		return []*fhir.Node{newString(strings.ReplaceAll(s, pat, rep))}, nil
 	})
+	// matches() finds the pattern anywhere (^ and $ anchor it explicitly); matchesFull()
+	// requires the whole string to match. Both use single-line mode ('.' matches newlines)
+	// as the specification requires.
 	strFn("matches", 1, 1, func(ev *evaluator, s string, n *ast, this []*fhir.Node) ([]*fhir.Node, error) {
-		re, ok, err := ev.regexArg(n, 0, this, true)
+		re, ok, err := ev.regexArg(n, 0, this, "(?s:%s)")
+		if err != nil || !ok {
+			return nil, err
+		}
+		return boolColl(re.MatchString(s)), nil
+	})
+	strFn("matchesFull", 1, 1, func(ev *evaluator, s string, n *ast, this []*fhir.Node) ([]*fhir.Node, error) {
+		re, ok, err := ev.regexArg(n, 0, this, "^(?s:%s)$")
 		if err != nil || !ok {
 			return nil, err
 		}
 		return boolColl(re.MatchString(s)), nil
 	})
 	strFn("replaceMatches", 2, 2, func(ev *evaluator, s string, n *ast, this []*fhir.Node) ([]*fhir.Node, error) {
-		re, ok1, err := ev.regexArg(n, 0, this, false)
+		re, ok1, err := ev.regexArg(n, 0, this, "%s")
 		if err != nil {
 			return nil, err
 		}
 		rep, ok2, err := ev.strArg(n, 1, this)
 		if err != nil || !ok1 || !ok2 {
 			return nil, err
+		}
+		// An empty pattern matches only between characters; there is nothing to replace.
+		if re.String() == "" {
+			return []*fhir.Node{newString(s)}, nil
 		}
 		return []*fhir.Node{newString(re.ReplaceAllString(s, rep))}, nil
 	})
@@ -695,17 +709,19 @@ func (ev *evaluator) intArg(n *ast, i int, this []*fhir.Node) (int64, bool, erro
 	return integerArg(r, n.name+"() argument")
 }
 
-// regexArg compiles a pattern argument. Patterns that are literals are compiled on every
-// call; a cache keyed by pattern would need locking and is not worth it for the rare uses.
-func (ev *evaluator) regexArg(n *ast, i int, this []*fhir.Node, anchored bool) (*regexp.Regexp, bool, error) {
+// regexArg compiles a pattern argument, placed into wrap (a format with one %s) so callers
+// can anchor it or set flags. Patterns that are literals are compiled on every call; a cache
+// keyed by pattern would need locking and is not worth it for the rare uses.
+func (ev *evaluator) regexArg(n *ast, i int, this []*fhir.Node, wrap string) (*regexp.Regexp, bool, error) {
 	pat, ok, err := ev.strArg(n, i, this)
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	if anchored {
-		pat = "^(?s:" + pat + ")$"
-	}
 	re, err := regexp.Compile(pat)
+	if err == nil && wrap != "%s" {
+		// The pattern is checked alone first so one such as "a)|(b" cannot escape the wrap.
+		re, err = regexp.Compile(fmt.Sprintf(wrap, pat))
+	}
 	if err != nil {
 		return nil, false, errf("%s(): invalid regular expression: %v", n.name, err)
 	}

@@ -414,11 +414,10 @@ func (p *parser) property(pr prop) {
 				p.fail("%q must be an array", "_"+string(pr.name))
 				return
 			}
+			// A companion array shorter (or longer) than the values leaves the missing
+			// positions without metadata (or without a value): writers commonly drop the
+			// trailing nulls, and every position must still carry one or the other.
 			ne = int(p.toks[ext].n)
-			if pr.val >= 0 && ne != nv {
-				p.fail("%q and %q must have the same length", pr.name, "_"+string(pr.name))
-				return
-			}
 		}
 		count := max(nv, ne)
 		if count == 0 {

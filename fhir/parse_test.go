@@ -149,3 +149,33 @@ func TestPrimitiveExtensionsAndMeta(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", out, want)
 	}
 }
+
+// TestPrimitiveCompanionLengths: a _name array shorter or longer than its values leaves the
+// missing positions without metadata or without a value; a position with neither is refused.
+func TestPrimitiveCompanionLengths(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want, err string
+	}{
+		{"shorter companion", `{"resourceType":"Patient","name":[{"given":[null,"James"],"_given":[{"extension":[{"url":"http://x","valueString":"five"}]}]}]}`,
+			`{"resourceType":"Patient","name":[{"given":[null,"James"],"_given":[{"extension":[{"url":"http://x","valueString":"five"}]},null]}]}`, ""},
+		{"longer companion", `{"resourceType":"Patient","name":[{"given":["A"],"_given":[null,{"extension":[{"url":"http://x","valueString":"y"}]}]}]}`,
+			`{"resourceType":"Patient","name":[{"given":["A",null],"_given":[null,{"extension":[{"url":"http://x","valueString":"y"}]}]}]}`, ""},
+		{"position with neither", `{"resourceType":"Patient","name":[{"given":[null,"B"],"_given":[null]}]}`, "", "given"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Parse([]byte(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one about %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(Marshal(res.Root)); got != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -164,10 +164,6 @@ func (p *refParser) property(n *Node, pr refKeyed, path string) {
 				return
 			}
 			exts = a
-			if pr.has && len(exts) != len(vals) {
-				p.fail(path, "%q and %q must have the same length", pr.key, "_"+pr.key)
-				return
-			}
 		}
 		count := max(len(vals), len(exts))
 		if count == 0 {

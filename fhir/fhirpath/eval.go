@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"encoding/json"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,21 +293,26 @@ func integerArg(in []*fhir.Node, what string) (int64, bool, error) {
 func negate(v *fhir.Node) (*fhir.Node, bool) {
 	switch kindOf(v) {
 	case kInteger, kDecimal:
-		s := string(v.Value.(json.Number))
-		if strings.HasPrefix(s, "-") {
-			s = s[1:]
-		} else if strings.Trim(s, "+0.") != "" { // zero has no sign to flip
-			s = "-" + s
-		}
+		s := negNumber(string(v.Value.(json.Number)))
 		return &fhir.Node{Type: map[kind]string{kInteger: typeInteger, kDecimal: typeDecimal}[kindOf(v)], Value: json.Number(s)}, true
 	case kQuantity:
-		f, unit, ok := quantity(v)
+		x, unit, ok := quantityNum(v)
 		if !ok {
 			return nil, false
 		}
-		return newQuantity(json.Number(formatFloat(-f)), unit), true
+		return newQuantity(json.Number(negNumber(string(x))), unit), true
 	}
 	return nil, false
+}
+
+func negNumber(s string) string {
+	if strings.HasPrefix(s, "-") {
+		return s[1:]
+	}
+	if strings.Trim(s, "+0.") == "" { // zero has no sign to flip
+		return s
+	}
+	return "-" + strings.TrimPrefix(s, "+")
 }
 
 func (ev *evaluator) binary(n *ast, this []*fhir.Node) ([]*fhir.Node, error) {
@@ -501,25 +507,25 @@ func arithmetic(n *ast, l, r []*fhir.Node) ([]*fhir.Node, error) {
 		}
 		return []*fhir.Node{out}, nil
 	case ka == kQuantity && kb == kQuantity && (n.op == opPlus || n.op == opMinus):
-		x, ux, _ := quantity(a)
-		y, uy, _ := quantity(b)
-		if !sameUnit(ux, uy) {
-			return nil, nil
+		if out := addQuantities(a, b, n.op == opMinus); out != nil {
+			return []*fhir.Node{out}, nil
 		}
-		if n.op == opMinus {
-			y = -y
+		return nil, nil
+	case (ka == kQuantity || kb == kQuantity) && (n.op == opMul || n.op == opDiv):
+		qa, qb := a, b
+		if ka == kInteger || ka == kDecimal {
+			qa = toQuantity(a)
 		}
-		return []*fhir.Node{newQuantity(json.Number(formatFloat(x+y)), ux)}, nil
-	case ka == kQuantity && (kb == kInteger || kb == kDecimal) && (n.op == opMul || n.op == opDiv):
-		x, u, _ := quantity(a)
-		y, _ := num(b)
-		if n.op == opDiv {
-			if y == 0 {
-				return nil, nil
-			}
-			y = 1 / y
+		if kb == kInteger || kb == kDecimal {
+			qb = toQuantity(b)
 		}
-		return []*fhir.Node{newQuantity(json.Number(formatFloat(x*y)), u)}, nil
+		if kindOf(qa) != kQuantity || kindOf(qb) != kQuantity {
+			return nil, errf("operator %s is not defined for %s and %s", n.name, typeLabel(a), typeLabel(b))
+		}
+		if out := mulQuantities(qa, qb, n.op == opDiv); out != nil {
+			return []*fhir.Node{out}, nil
+		}
+		return nil, nil
 	}
 	if !(ka == kInteger || ka == kDecimal) || !(kb == kInteger || kb == kDecimal) {
 		return nil, errf("operator %s is not defined for %s and %s", n.name, typeLabel(a), typeLabel(b))
@@ -546,6 +552,24 @@ func arithmetic(n *ast, l, r []*fhir.Node) ([]*fhir.Node, error) {
 			}
 		}
 		return []*fhir.Node{newInt(v)}, nil
+	}
+	if n.op == opPlus || n.op == opMinus || n.op == opMul {
+		// exact decimal arithmetic: 1.2 * 1.8 is 2.16, not the nearest float64
+		x, sa, ok1 := decimalRat(a.Value.(json.Number))
+		y, sb, ok2 := decimalRat(b.Value.(json.Number))
+		if ok1 && ok2 {
+			r, scale := new(big.Rat), max(sa, sb)
+			switch n.op {
+			case opPlus:
+				r.Add(x, y)
+			case opMinus:
+				r.Sub(x, y)
+			default:
+				r.Mul(x, y)
+				scale = sa + sb
+			}
+			return []*fhir.Node{newDecimal(json.Number(formatRat(r, scale)))}, nil
+		}
 	}
 	x, _ := num(a)
 	y, _ := num(b)
@@ -578,6 +602,56 @@ func arithmetic(n *ast, l, r []*fhir.Node) ([]*fhir.Node, error) {
 	return []*fhir.Node{newDecimal(json.Number(s))}, nil
 }
 
+// addQuantities adds or subtracts quantities, giving the result in the left unit (nil when
+// the units cannot be converted to each other).
+func addQuantities(a, b *fhir.Node, subtract bool) *fhir.Node {
+	va, ua, ok1 := quantityNum(a)
+	vb, ub, ok2 := quantityNum(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	fa, fb, ok := unitFactors(ua, ub, false)
+	if !ok {
+		return nil
+	}
+	x, sa, ok1 := decimalRat(va)
+	y, sb, ok2 := decimalRat(vb)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	y.Mul(y, new(big.Rat).Quo(fb, fa))
+	if subtract {
+		y.Neg(y)
+	}
+	return newQuantity(json.Number(formatRat(x.Add(x, y), max(sa, sb))), ua)
+}
+
+// mulQuantities multiplies or divides quantities, combining their units (nil when a unit
+// has no fixed size, or on division by zero).
+func mulQuantities(a, b *fhir.Node, divide bool) *fhir.Node {
+	va, ua, ok1 := quantityNum(a)
+	vb, ub, ok2 := quantityNum(b)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	unit, ok := unitProduct(ua, ub, divide)
+	if !ok {
+		return nil
+	}
+	x, sa, ok1 := decimalRat(va)
+	y, sb, ok2 := decimalRat(vb)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	if divide {
+		if y.Sign() == 0 {
+			return nil
+		}
+		return newQuantity(json.Number(formatRat(x.Quo(x, y), 0)), unit)
+	}
+	return newQuantity(json.Number(formatRat(x.Mul(x, y), sa+sb)), unit)
+}
+
 func timeOf(d dt) time.Time {
 	mo := max(d.f[1], 1)
 	day := max(d.f[2], 1)
@@ -599,7 +673,9 @@ func addDuration(a *fhir.Node, k kind, q *fhir.Node, subtract bool) (*fhir.Node,
 	if subtract {
 		v = -v
 	}
-	if u, ok := map[string]string{"a": "year", "mo": "month", "wk": "week", "d": "day", "h": "hour", "min": "minute", "s": "second", "ms": "millisecond"}[unit]; ok {
+	// UCUM 'a' and 'mo' are definite durations, not calendar ones: adding them is an error
+	// (FHIRPath §6.6.1); the UCUM units of a week and below equal their calendar keywords
+	if u, ok := map[string]string{"wk": "week", "d": "day", "h": "hour", "min": "minute", "s": "second", "ms": "millisecond"}[unit]; ok {
 		unit = u
 	}
 	t := timeOf(d)

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/concord-health/concord/fhir"
+	"github.com/concord-health/concord/fhir/definitions"
 )
 
 // Expr is a compiled FHIRPath expression. It is immutable and safe for concurrent use.
@@ -60,6 +61,27 @@ func Compile(expr string) (*Expr, error) {
 		return nil, err
 	}
 	return &Expr{src: expr, root: root}, nil
+}
+
+// CompileFor is Compile with the semantic checks the FHIRPath specification allows when the
+// type of the input is known: resourceType names the focus's type (a resource or data type of
+// the R4 definitions). Path steps naming no element ("Patient.name.given1", or
+// "Observation.valueQuantity" where FHIRPath writes "value"), string functions on non-strings,
+// non-Boolean iif() criteria, unknown type specifiers, $index or $total outside the functions
+// defining them and order-dependent functions on children() or descendants() are reported as
+// *SemanticError. Whatever cannot be typed statically is accepted.
+func CompileFor(expr, resourceType string) (*Expr, error) {
+	e, err := Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	if definitions.R4().Type(resourceType) == nil {
+		return nil, &SemanticError{Expr: expr, Msg: fmt.Sprintf("unknown type %q", resourceType)}
+	}
+	if err := typeCheck(expr, e.root, resourceType, resourceType); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // MustCompile is Compile for expressions known to be valid; it panics on error.

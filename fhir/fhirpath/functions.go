@@ -305,7 +305,53 @@ func init() {
 	conv("DateTime", func(v *fhir.Node) *fhir.Node { return toTemporal(v, kDateTime) })
 	conv("Time", func(v *fhir.Node) *fhir.Node { return toTemporal(v, kTime) })
 	conv("Quantity", toQuantity)
-	functions["toQuantity"].max, functions["convertsToQuantity"].max = 1, 1
+	// comparable(other): whether two quantities' units can be converted to each other
+	def("comparable", 1, 1, func(ev *evaluator, n *ast, in, this []*fhir.Node) ([]*fhir.Node, error) {
+		v, err := singleton(in, "comparable()")
+		if err != nil || v == nil {
+			return nil, err
+		}
+		r, err := ev.eval(n.args[0], this)
+		if err != nil {
+			return nil, err
+		}
+		w, err := singleton(r, "comparable() argument")
+		if err != nil || w == nil {
+			return nil, err
+		}
+		a, b := toQuantity(v), toQuantity(w)
+		if kindOf(v) == kString || kindOf(w) == kString || a == nil || b == nil {
+			return nil, nil
+		}
+		_, ua, ok1 := quantityNum(a)
+		_, ub, ok2 := quantityNum(b)
+		return boolColl(ok1 && ok2 && unitsComparable(ua, ub)), nil
+	})
+	// toQuantity(unit) converts to the unit given, empty when it cannot
+	for _, name := range []string{"toQuantity", "convertsToQuantity"} {
+		converts := name == "convertsToQuantity"
+		def(name, 0, 1, func(ev *evaluator, n *ast, in, this []*fhir.Node) ([]*fhir.Node, error) {
+			v, err := singleton(in, n.name+"()")
+			if err != nil || v == nil {
+				return nil, err
+			}
+			q := toQuantity(v)
+			if q != nil && len(n.args) == 1 {
+				unit, ok, err := ev.strArg(n, 0, this)
+				if err != nil || !ok {
+					return nil, err
+				}
+				q = convertQuantity(q, unit)
+			}
+			if converts {
+				return boolColl(q != nil), nil
+			}
+			if q == nil {
+				return nil, nil
+			}
+			return []*fhir.Node{q}, nil
+		})
+	}
 
 	// strings (§5.6)
 	strFn := func(name string, min, max int, f func(ev *evaluator, s string, n *ast, this []*fhir.Node) ([]*fhir.Node, error)) {
@@ -462,8 +508,11 @@ func init() {
 			}
 			k := kindOf(v)
 			if k == kQuantity && name == "abs" {
-				x, u, _ := quantity(v)
-				return []*fhir.Node{newQuantity(json.Number(formatFloat(math.Abs(x))), u)}, nil
+				x, u, ok := quantityNum(v)
+				if !ok {
+					return nil, nil
+				}
+				return []*fhir.Node{newQuantity(json.Number(strings.TrimLeft(string(x), "+-")), u)}, nil
 			}
 			if k != kInteger && k != kDecimal {
 				return nil, errf("%s() expects a number, got %s", name, typeLabel(v))
@@ -771,11 +820,15 @@ func toText(v *fhir.Node) (string, bool) {
 	case kString, kBool, kInteger, kDecimal, kDate, kDateTime, kTime:
 		return v.String(), true
 	case kQuantity:
-		x, u, ok := quantity(v)
+		// the value as written keeps its precision; calendar keywords are not quoted
+		x, u, ok := quantityNum(v)
 		if !ok {
 			return "", false
 		}
-		return formatFloat(x) + " '" + u + "'", true
+		if isCalendar(u) {
+			return string(x) + " " + u, true
+		}
+		return string(x) + " '" + u + "'", true
 	}
 	return "", false
 }
@@ -874,11 +927,11 @@ var reQuantity = regexp.MustCompile(`^\s*([+-]?[0-9]+(?:\.[0-9]+)?)\s*(?:'([^']+
 func toQuantity(v *fhir.Node) *fhir.Node {
 	switch kindOf(v) {
 	case kQuantity:
-		x, u, ok := quantity(v)
+		x, u, ok := quantityNum(v)
 		if !ok {
 			return nil
 		}
-		return newQuantity(json.Number(formatFloat(x)), u)
+		return newQuantity(x, u)
 	case kInteger, kDecimal:
 		return newQuantity(v.Value.(json.Number), "1")
 	case kBool:
@@ -903,6 +956,24 @@ func toQuantity(v *fhir.Node) *fhir.Node {
 		return newQuantity(json.Number(m[1]), unit)
 	}
 	return nil
+}
+
+// convertQuantity expresses q in unit, or returns nil when the units are not convertible.
+func convertQuantity(q *fhir.Node, unit string) *fhir.Node {
+	v, u, ok := quantityNum(q)
+	if !ok {
+		return nil
+	}
+	if u == unit {
+		return q
+	}
+	fa, fb, ok := unitFactors(u, unit, false)
+	x, scale, ok2 := decimalRat(v)
+	if !ok || !ok2 {
+		return nil
+	}
+	x.Mul(x, fa).Quo(x, fb)
+	return newQuantity(json.Number(formatRat(x, scale)), unit)
 }
 
 // resolve finds the resource a Reference (or a reference string) points to; see the package

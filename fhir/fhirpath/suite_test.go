@@ -67,6 +67,7 @@ func runOfficialSuite(t testing.TB) (passed, total, noInput int, failed []string
 		for _, tc := range g.Tests {
 			total++
 			var focus *fhir.Node
+			resourceType := ""
 			if tc.InputFile != "" {
 				path := suiteInput(dir, tc.InputFile)
 				if path == "" {
@@ -87,8 +88,9 @@ func runOfficialSuite(t testing.TB) (passed, total, noInput int, failed []string
 					inputs[path] = res.Root
 				}
 				focus = inputs[path]
+				resourceType = focus.Type
 			}
-			if suiteCase(tc, focus) {
+			if suiteCase(tc, focus, resourceType) {
 				passed++
 			} else {
 				failed = append(failed, tc.Name)
@@ -98,8 +100,16 @@ func runOfficialSuite(t testing.TB) (passed, total, noInput int, failed []string
 	return passed, total, noInput, failed
 }
 
-func suiteCase(tc suiteTest, focus *fhir.Node) bool {
-	e, err := Compile(tc.Expression.Text)
+// suiteCase runs one test. With an input the expression is compiled for the input's type, so
+// that the semantic errors the suite expects are found.
+func suiteCase(tc suiteTest, focus *fhir.Node, resourceType string) bool {
+	var e *Expr
+	var err error
+	if resourceType != "" {
+		e, err = CompileFor(tc.Expression.Text, resourceType)
+	} else {
+		e, err = Compile(tc.Expression.Text)
+	}
 	if tc.Expression.Invalid != "" {
 		if err != nil {
 			return true

@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"encoding/json"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -135,13 +136,23 @@ func intVal(n *fhir.Node) (int64, bool) {
 // quantity returns the value and unit of a Quantity (FHIR or System). The unit is the UCUM
 // code when present, else the human unit text.
 func quantity(n *fhir.Node) (float64, string, bool) {
-	var v float64
+	v, unit, ok := quantityNum(n)
+	if !ok {
+		return 0, unit, false
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	return f, unit, err == nil
+}
+
+// quantityNum is quantity with the value as written, so that its precision survives.
+func quantityNum(n *fhir.Node) (json.Number, string, bool) {
+	var v json.Number
 	found := false
 	unit := ""
 	for _, c := range n.Children {
 		switch c.Name {
 		case "value":
-			v, found = num(c)
+			v, found = c.Value.(json.Number)
 		case "code":
 			unit = c.String()
 		case "unit":
@@ -153,21 +164,86 @@ func quantity(n *fhir.Node) (float64, string, bool) {
 	return v, unit, found
 }
 
-// calendarToUCUM maps calendar duration keywords to the UCUM units they equal for comparison
-// (FHIRPath §5.6 "Time-valued quantities": seconds and below are exact, larger units not).
-var calendarToUCUM = map[string]string{"second": "s", "millisecond": "ms", "minute": "min", "hour": "h", "day": "d", "week": "wk", "month": "mo", "year": "a"}
+// decimalRat reads a decimal exactly, with the number of digits written after the point.
+func decimalRat(v json.Number) (*big.Rat, int, bool) {
+	u, scale, ok := parseDecimal(string(v))
+	if !ok {
+		return nil, 0, false
+	}
+	return new(big.Rat).SetFrac(u, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)), scale, true
+}
 
-func sameUnit(a, b string) bool {
-	if a == b {
-		return true
+// formatRat writes r with at least scale digits after the point: exactly when r has a short
+// finite decimal expansion, else as the nearest float64 would print.
+func formatRat(r *big.Rat, scale int) string {
+	d := new(big.Int).Set(r.Denom())
+	digits := 0
+	for _, f := range []int64{2, 5} {
+		n := 0
+		for {
+			q, m := new(big.Int).QuoRem(d, big.NewInt(f), new(big.Int))
+			if m.Sign() != 0 {
+				break
+			}
+			d, n = q, n+1
+		}
+		digits = max(digits, n)
 	}
-	if u, ok := calendarToUCUM[a]; ok {
-		a = u
+	if d.IsInt64() && d.Int64() == 1 && digits <= 28 {
+		return r.FloatString(max(digits, scale))
 	}
-	if u, ok := calendarToUCUM[b]; ok {
-		b = u
+	x, _ := r.Float64()
+	return formatFloat(x)
+}
+
+// compareQuantities orders two quantities after converting them to a common unit; ok is
+// false when their units cannot be compared. With loose set the values are compared at the
+// precision of the less precise one ('~').
+func compareQuantities(a, b *fhir.Node, loose bool) (int, bool) {
+	va, ua, ok1 := quantityNum(a)
+	vb, ub, ok2 := quantityNum(b)
+	if !ok1 || !ok2 {
+		return 0, false
 	}
-	return a == b
+	fa, fb, ok := unitFactors(ua, ub, loose)
+	if !ok {
+		return 0, false
+	}
+	x, sa, ok1 := decimalRat(va)
+	y, sb, ok2 := decimalRat(vb)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	x.Mul(x, fa)
+	y.Mul(y, fb)
+	if loose {
+		// the step of each value's last digit, in the common unit; both are rounded to the
+		// coarser step
+		step := new(big.Rat).Mul(pow10(-sa), fa)
+		if sb := new(big.Rat).Mul(pow10(-sb), fb); sb.Cmp(step) > 0 {
+			step = sb
+		}
+		return roundRat(new(big.Rat).Quo(x, step)).Cmp(roundRat(new(big.Rat).Quo(y, step))), true
+	}
+	return x.Cmp(y), true
+}
+
+// roundRat rounds half away from zero.
+func roundRat(r *big.Rat) *big.Int {
+	n := new(big.Int).Abs(r.Num())
+	q, m := new(big.Int).QuoRem(n, r.Denom(), new(big.Int))
+	if m.Mul(m, big.NewInt(2)).Cmp(r.Denom()) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if r.Sign() < 0 {
+		q.Neg(q)
+	}
+	return q
+}
+
+func isCalendar(u string) bool {
+	_, ok := calendarUCUM[u]
+	return ok || u == "year" || u == "month"
 }
 
 // dt is a parsed date, dateTime or time: fields year..millisecond, the number of fields
@@ -296,6 +372,27 @@ func (d dt) normalized() dt {
 // compareDT compares two date/times field by field. ok is false when the result is unknown
 // because the values have different precision and agree on the common fields.
 func compareDT(a, b dt) (cmp int, ok bool) {
+	if a.hasTZ != b.hasTZ && a.prec >= 5 && b.prec >= 5 {
+		// a value without an offset may be at any offset from -12:00 to +14:00; the
+		// result is known only when it is the same at both ends
+		x1, y1, x2, y2 := a, b, a, b
+		for _, p := range []struct{ d *dt }{{&x1}, {&y1}} {
+			if !p.d.hasTZ {
+				p.d.hasTZ, p.d.tz = true, 14*60
+			}
+		}
+		for _, p := range []struct{ d *dt }{{&x2}, {&y2}} {
+			if !p.d.hasTZ {
+				p.d.hasTZ, p.d.tz = true, -12*60
+			}
+		}
+		c1, ok1 := compareDT(x1, y1)
+		c2, ok2 := compareDT(x2, y2)
+		if ok1 && ok2 && c1 == c2 && c1 != 0 {
+			return c1, true
+		}
+		return 0, false
+	}
 	if a.hasTZ && b.hasTZ {
 		a, b = a.normalized(), b.normalized()
 	}
@@ -308,16 +405,14 @@ func compareDT(a, b dt) (cmp int, ok bool) {
 			return 1, true
 		}
 	}
-	// seconds and milliseconds are one precision for comparison (FHIRPath §5.1.1)
-	ap, bp := a.prec, b.prec
-	if ap == 7 {
-		ap = 6
-	}
-	if bp == 7 {
-		bp = 6
-	}
+	// seconds and milliseconds are one precision, compared as a decimal number of seconds
+	// (FHIRPath §6.1.1: 10:30:31.0 = 10:30:31, 10:30:31.1 != 10:30:31)
+	ap, bp := min(a.prec, 6), min(b.prec, 6)
 	if ap != bp {
 		return 0, false
+	}
+	if ap == 6 && a.f[6] != b.f[6] {
+		return cmpFloat(float64(a.f[6]), float64(b.f[6])), true
 	}
 	return 0, true
 }
@@ -353,12 +448,8 @@ func compare(a, b *fhir.Node) (int, bool, error) {
 		c, ok := compareDT(x, y)
 		return c, ok, nil
 	case ka == kQuantity && kb == kQuantity:
-		x, ux, ok1 := quantity(a)
-		y, uy, ok2 := quantity(b)
-		if !ok1 || !ok2 || !sameUnit(ux, uy) {
-			return 0, false, nil
-		}
-		return cmpFloat(x, y), true, nil
+		c, ok := compareQuantities(a, b, false)
+		return c, ok, nil
 	}
 	return 0, false, errf("cannot compare %s with %s", typeLabel(a), typeLabel(b))
 }
@@ -402,12 +493,9 @@ func equal(a, b *fhir.Node) (eq, ok bool) {
 			c, ok := compareDT(x, y)
 			return ok && c == 0, ok
 		case ka == kQuantity && kb == kQuantity:
-			x, ux, ok1 := quantity(a)
-			y, uy, ok2 := quantity(b)
-			if !ok1 || !ok2 || !sameUnit(ux, uy) {
-				return false, !ok1 || !ok2 || isCalendar(ux) == isCalendar(uy)
-			}
-			return x == y, true
+			// units that cannot be compared give empty (FHIRPath §6.1.1, "Quantity Equality")
+			c, ok := compareQuantities(a, b, false)
+			return ok && c == 0, ok
 		}
 		return false, true
 	}
@@ -416,8 +504,6 @@ func equal(a, b *fhir.Node) (eq, ok bool) {
 	}
 	return deepEqual(a, b, false), true
 }
-
-func isCalendar(u string) bool { _, ok := calendarToUCUM[u]; return ok }
 
 // deepEqual compares complex elements child by child (the equality of FHIRPath §6.1.1 for
 // types with children); equivalent relaxes primitives to '~'.
@@ -458,6 +544,9 @@ func equiv(a, b *fhir.Node) bool {
 		y, ok2 := nodeDT(b, kb)
 		c, ok := compareDT(x, y)
 		return ok1 && ok2 && ok && c == 0
+	case ka == kQuantity && kb == kQuantity:
+		c, ok := compareQuantities(a, b, true)
+		return ok && c == 0
 	case ka == kNone && kb == kNone && a.Value == nil && b.Value == nil:
 		return deepEqual(a, b, true)
 	}

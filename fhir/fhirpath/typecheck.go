@@ -129,7 +129,13 @@ func (c *checker) check(n *ast, this, ctx sInfo, sc scope) (sInfo, error) {
 			return unionInfo(left, right), nil
 		case opConcat:
 			return systemInfo(typeString), nil
-		case opPlus, opMinus, opMul, opDiv, opIntDiv, opMod:
+		case opPlus, opMinus:
+			// A date or time moves by a quantity (7 days), never by a bare number.
+			if (isTemporal(left) && isNumber(right)) || (isNumber(left) && isTemporal(right)) {
+				return unknownInfo, c.errf(n, "a date or time and a number cannot be added or subtracted; use a quantity such as 7 days")
+			}
+			return unknownInfo, nil
+		case opMul, opDiv, opIntDiv, opMod:
 			return unknownInfo, nil
 		}
 		return systemInfo(typeBoolean), nil
@@ -409,3 +415,23 @@ func typeNames(in sInfo) string {
 	}
 	return strings.Join(names, " | ")
 }
+
+// only reports whether info is known to hold values of the given System types alone.
+func only(info sInfo, names ...string) bool {
+	if info.unknown || len(info.types) == 0 {
+		return false
+	}
+	for _, t := range info.types {
+		found := false
+		for _, n := range names {
+			found = found || t.name == n
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func isTemporal(info sInfo) bool { return only(info, typeDate, typeDateTime, typeTime) }
+func isNumber(info sInfo) bool   { return only(info, typeInteger, typeDecimal) }

@@ -23,6 +23,8 @@ func TestCompileForRejects(t *testing.T) {
 		{"Patient", "Patient.name.upper()"},
 		{"Patient", "iif('non boolean criteria', 'a', 'b')"},
 		{"Patient", "iif(1 | 2 | 3, true, false)"},
+		{"Patient", "@1974-12-25 + 7"},
+		{"Patient", "2 - @T10:00"},
 		{"Patient", "Patient.gender.as(string1)"},
 		{"Patient", "Patient.gender.ofType(string1)"},
 		{"Patient", "Patient.name.where($total.exists())"},
@@ -59,6 +61,8 @@ func TestCompileForAccepts(t *testing.T) {
 		{"Patient", "Patient.active.is(Boolean)"},
 		{"Patient", "Patient.birthDate.as(DateTime)"},
 		{"Patient", "iif(Patient.active, 'a', 'b')"},
+		{"Patient", "@1974-12-25 + 7 days"},
+		{"Patient", "birthDate + 7"}, // a FHIR date: not known to be a System type here, so not refused
 		{"Patient", "iif(name.exists(), 1, 2)"},
 		{"Patient", "Patient.name.where($index = 0 and $this.given.exists())"},
 		{"Patient", "Patient.name.aggregate($total + 1, 0)"},

@@ -1,6 +1,10 @@
 package fhirpath
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/concord-health/concord/fhir"
+)
 
 func TestQuantityOperators(t *testing.T) {
 	cases := []struct {
@@ -147,4 +151,19 @@ func evalText(t *testing.T, expr string) string {
 	}
 	t.Fatalf("%s: %d results", expr, len(out))
 	return ""
+}
+
+// TestCompareValueless: a primitive that has only extensions compares as empty, not as an
+// error.
+func TestCompareValueless(t *testing.T) {
+	res, err := fhir.Parse([]byte(`{"resourceType":"Patient","_birthDate":{"extension":[{"url":"http://x","valueString":"unknown"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, expr := range []string{"birthDate > @2010-01-01", "birthDate = @2010-01-01", "birthDate < today()"} {
+		out, err := MustCompile(expr).Evaluate(res.Root)
+		if err != nil || len(out) != 0 {
+			t.Errorf("%s: %v, %v; want empty", expr, out, err)
+		}
+	}
 }

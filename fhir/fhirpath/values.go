@@ -428,6 +428,9 @@ func nodeDT(n *fhir.Node, k kind) (dt, bool) {
 // compare orders two singletons; ok is false when they are not comparable or the result is
 // empty (different date precisions).
 func compare(a, b *fhir.Node) (int, bool, error) {
+	if valueless(a) || valueless(b) {
+		return 0, false, nil // an element with only extensions has no value to compare
+	}
 	ka, kb := kindOf(a), kindOf(b)
 	switch {
 	case (ka == kInteger || ka == kDecimal) && (kb == kInteger || kb == kDecimal):
@@ -473,6 +476,9 @@ func typeLabel(n *fhir.Node) string {
 
 // equal implements '=' on two singletons; ok is false when the result is empty.
 func equal(a, b *fhir.Node) (eq, ok bool) {
+	if valueless(a) || valueless(b) {
+		return false, false // no value: empty, as for an empty operand
+	}
 	ka, kb := kindOf(a), kindOf(b)
 	if ka != kNone && kb != kNone {
 		switch {
@@ -563,3 +569,9 @@ func decimals(n *fhir.Node) int {
 }
 
 func normSpace(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+
+// valueless reports a FHIR primitive element that carries only an id or extensions (FHIR
+// primitive type names start with a lower-case letter).
+func valueless(n *fhir.Node) bool {
+	return n.Value == nil && n.Type != "" && n.Type[0] >= 'a' && n.Type[0] <= 'z'
+}

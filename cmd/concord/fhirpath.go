@@ -266,6 +266,8 @@ func appendItem(b []byte, n *fhir.Node) []byte {
 			b = appendValue(b, u.Value)
 		}
 		return append(b, '}')
+	case strings.HasPrefix(n.Type, "System.") && len(n.Children) > 0:
+		return appendBare(b, n) // type() results: SimpleTypeInfo and ClassInfo
 	case strings.HasPrefix(n.Type, "System."), n.IsPrimitive() && n.Value != nil:
 		return appendValue(b, n.Value)
 	case builtByEngine(n):

@@ -25,6 +25,8 @@ func TestFhirpathCmd(t *testing.T) {
 	}{
 		{name: "path", args: []string{"-r", "testdata/patient.json", "Patient.name.given"}, want: `["Peter","James","Jim"]`},
 		{name: "boolean", args: []string{"-r", "testdata/patient.json", "Patient.active"}, want: `[true]`},
+		{name: "type info", args: []string{"-r", "testdata/patient.json", "Patient.active.type() | 1.type()"},
+			want: `[{"namespace":"FHIR","name":"boolean","baseType":"FHIR.Element"},{"namespace":"System","name":"Integer","baseType":"System.Any"}]`},
 		{name: "computed boolean", args: []string{"-r", "testdata/patient.json", "Patient.name.exists() and Patient.gender = 'female'"}, want: `[false]`},
 		{name: "integer", args: []string{"-r", "testdata/patient.json", "Patient.name.given.count()"}, want: `[3]`},
 		{name: "decimal keeps its digits", args: []string{"-r", "testdata/observation.json", "Observation.value.value"}, want: `[67.50]`},

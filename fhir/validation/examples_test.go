@@ -1,0 +1,134 @@
+package validation
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concord-health/concord/fhir"
+	"github.com/concord-health/concord/fhir/definitions"
+)
+
+const examplesDir = "../../../shared/data/fhir-r4-examples/package"
+
+// knownBad lists the errors the published examples really have, as "file|element|key or
+// code" (element is the issue's path without list indexes), with the reason. Any other error
+// fails TestExamples.
+var knownBad = map[string]string{
+	"Questionnaire-qs1.json|Questionnaire.item.item.linkId|required":                    "nested items of the published example have no linkId (1..1)",
+	"Questionnaire-qs1.json|Questionnaire.item.item.item.linkId|required":               "nested items of the published example have no linkId (1..1)",
+	"Questionnaire-qs1.json|Questionnaire.item.item.item.item.linkId|required":          "nested items of the published example have no linkId (1..1)",
+	"StructureDefinition-FiveWs.json|StructureDefinition|sdf-4":                         "the published logical model is not abstract and has no baseDefinition",
+	"ActivityDefinition-heart-valve-replacement.json|ActivityDefinition.text.div|txt-2": "the published narrative div is empty",
+	"EventDefinition-example.json|EventDefinition.text.div|txt-2":                       "the published narrative div is empty",
+	"Questionnaire-zika-virus-exposure-assessment.json|Questionnaire.text.div|txt-2":    "the published narrative is an empty <pre>",
+}
+
+type example struct {
+	name string
+	res  *fhir.Resource
+}
+
+func loadExamples(tb testing.TB) []example {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(examplesDir, "*.json"))
+	if err != nil || len(files) == 0 {
+		tb.Skipf("official R4 examples not found at %s (see /work/shared/data/README.md)", examplesDir)
+	}
+	var out []example
+	for _, f := range files {
+		if filepath.Base(f) == "package.json" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		res, err := fhir.Parse(data)
+		if err != nil {
+			tb.Fatalf("%s: %v", filepath.Base(f), err)
+		}
+		out = append(out, example{filepath.Base(f), res})
+	}
+	return out
+}
+
+// issueKey identifies an error for the allow-list: the constraint key for invariants,
+// otherwise the issue code.
+func issueKey(file string, is fhir.Issue) string {
+	what := is.Code
+	if is.Code == IssueInvariant {
+		what, _, _ = strings.Cut(strings.TrimPrefix(is.Diagnostics, "Constraint failed: "), ":")
+	}
+	return file + "|" + stripIndexes.ReplaceAllString(strings.Join(is.Expression, ","), "") + "|" + what
+}
+
+var stripIndexes = regexp.MustCompile(`\[[0-9]+\]`)
+
+func TestExamples(t *testing.T) {
+	examples := loadExamples(t)
+	v, err := New(definitions.R4())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, warnings := 0, 0
+	used := map[string]bool{}
+	for _, ex := range examples {
+		issues := v.Validate(ex.res)
+		ok := true
+		for _, is := range issues {
+			if is.Severity != fhir.SeverityError {
+				warnings++
+				continue
+			}
+			k := issueKey(ex.name, is)
+			if _, allowed := knownBad[k]; allowed {
+				used[k] = true
+				ok = false
+				continue
+			}
+			ok = false
+			t.Errorf("%s: %s %s: %s", ex.name, is.Code, strings.Join(is.Expression, ","), is.Diagnostics)
+		}
+		if ok {
+			clean++
+		}
+	}
+	var stale []string
+	for k := range knownBad {
+		if !used[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(stale)
+	for _, k := range stale {
+		t.Errorf("allow-list entry no longer needed: %s", k)
+	}
+	t.Logf("%d of %d examples have no errors (%d allow-list entries used, %d warnings, %d evaluation failures)",
+		clean, len(examples), len(used), warnings, v.EvalFailures())
+	for _, u := range v.Uncompiled() {
+		t.Logf("not compilable: %s", u)
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	examples := loadExamples(b)
+	v, err := New(definitions.R4())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		for _, ex := range examples {
+			v.Validate(ex.res)
+			n++
+		}
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "resources/s")
+}

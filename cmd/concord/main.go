@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,6 +21,7 @@ const usage = `usage:
   concord serve  [--addr 127.0.0.1:8080] [--data DIR | --database postgres://…] [--max-body BYTES]
   concord import [--data DIR | --database postgres://…] FILE|DIR…
   concord fhirpath [-r RESOURCE.json|-] EXPR | --batch
+  concord validate [--profile URL] FILE…
 
 Every serve and import flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
 
@@ -36,12 +38,17 @@ func main() {
 		err = importCmd(os.Args[2:])
 	case "fhirpath":
 		err = fhirpathCmd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
+	case "validate":
+		err = validateCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "concord: unknown command %q\n%s\n", os.Args[1], usage)
 		os.Exit(2)
+	}
+	if errors.Is(err, errInvalid) {
+		os.Exit(1) // the outcomes printed say why
 	}
 	if err != nil {
 		slog.Error(os.Args[1], "err", err)

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/concord-health/concord/fhir"
+	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/fhir/validation"
+)
+
+const validateUsage = `usage: concord validate [--profile URL] FILE…
+
+Validates each resource file (JSON) against the core R4 definitions and prints one line per
+file: {"file": …, "valid": true|false, "outcome": OperationOutcome}. The exit status is 1 when
+any file has an error.`
+
+// errInvalid reports that at least one file did not validate (its outcome is already printed).
+var errInvalid = errors.New("validation found errors")
+
+// validateCmd runs "concord validate". Without --profile a resource is checked against the
+// core definition of its type; a profile other than that core definition is not loaded yet and
+// is reported as such rather than ignored.
+func validateCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	profile := fs.String("profile", "", "canonical URL of the profile to validate against (core R4 definitions only, for now)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), validateUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no files to validate")
+	}
+	v, err := validation.New(definitions.R4())
+	if err != nil {
+		return err
+	}
+	failed := false
+	for _, path := range fs.Args() {
+		issues := validateFile(v, path, *profile)
+		ok := !validation.HasErrors(issues)
+		failed = failed || !ok
+		line := []byte(`{"file":`)
+		line = fhir.AppendJSONString(line, path)
+		line = fmt.Appendf(line, `,"valid":%t,"outcome":`, ok)
+		line = append(line, fhir.OperationOutcome(issues...)...)
+		line = append(line, "}\n"...)
+		if _, err := stdout.Write(line); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return errInvalid
+	}
+	return nil
+}
+
+func validateFile(v *validation.Validator, path, profile string) []fhir.Issue {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.IssueProcessing, Diagnostics: err.Error()}}
+	}
+	res, err := fhir.Parse(data)
+	if err != nil {
+		var fe *fhir.Error
+		if errors.As(err, &fe) {
+			return fe.Issues
+		}
+		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.IssueInvalid, Diagnostics: err.Error()}}
+	}
+	if core := "http://hl7.org/fhir/StructureDefinition/" + res.Type; profile != "" && profile != core {
+		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.IssueNotSupported,
+			Diagnostics: fmt.Sprintf("profile %s is not loaded; only the core R4 definitions are available", profile)}}
+	}
+	return v.Validate(res)
+}

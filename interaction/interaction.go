@@ -12,10 +12,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/fhir/validation"
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
 )
@@ -32,6 +34,11 @@ type Service struct {
 	index Indexer
 	// MaxBundleEntries bounds a batch or transaction.
 	MaxBundleEntries int
+
+	// validator is made on the first $validate: loading the constraints takes a moment.
+	validatorOnce sync.Once
+	validator     *validation.Validator
+	validatorErr  error
 }
 
 // New returns a Service over st.
@@ -194,7 +201,7 @@ func (s *Service) Do(ctx context.Context, req *Request) *Response {
 		case id == "_search" && m == "POST":
 			return s.search(ctx, req, typ, nil)
 		case id == "$validate" && m == "POST":
-			return s.validate(req, typ)
+			return s.validate(ctx, req, typ, "")
 		case strings.HasPrefix(id, "$") || strings.HasPrefix(id, "_"):
 			return failure(fhir.Errorf(404, fhir.IssueNotSupported, "%s/%s is not supported", typ, id))
 		}
@@ -221,6 +228,8 @@ func (s *Service) Do(ctx context.Context, req *Request) *Response {
 			return s.history(ctx, req, typ, id)
 		case op == "$everything" && typ == "Patient" && (m == "GET" || m == "POST"):
 			return s.everything(ctx, req, id)
+		case op == "$validate" && (m == "GET" || m == "POST"):
+			return s.validate(ctx, req, typ, id)
 		case typ == "Patient" && m == "GET" && (s.reg.IsResource(op) || op == "*"):
 			return s.search(ctx, req, op, &search.Compartment{Type: typ, ID: id})
 		case strings.HasPrefix(op, "$"):

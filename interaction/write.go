@@ -302,14 +302,6 @@ func (s *Service) conditionalUpdateTx(ctx context.Context, tx store.Tx, req *Req
 	return s.updateTx(ctx, tx, req, res, s.index.Extract(res), 0)
 }
 
-func (s *Service) validate(req *Request, typ string) *Response {
-	if _, ferr := resourceFromRequest(req, typ); ferr != nil {
-		return failure(ferr)
-	}
-	return &Response{Status: 200, Body: fhir.OperationOutcome(fhir.Issue{Severity: fhir.SeverityInformation,
-		Code: fhir.IssueInformation, Diagnostics: "no structural problems found"})}
-}
-
 // sameContent reports whether res, stamped with cur's meta, serialises to cur's body.
 func sameContent(res *fhir.Resource, cur *store.Record) (bool, error) {
 	res.SetMeta(strconv.FormatInt(cur.Version, 10), cur.LastUpdated)

@@ -421,3 +421,50 @@ func TestSearchAndHistory(t *testing.T) {
 		t.Fatalf("_since in the future: %s", r.raw)
 	}
 }
+
+// TestValidateOperation covers $validate against the core definitions: a resource or a
+// Parameters body, the stored version at instance level, modes and profiles.
+func TestValidateOperation(t *testing.T) {
+	c := newClient(t)
+	errorsIn := func(r reply) (n int, codes []string) {
+		for i := 0; str(r.body, "issue", i, "severity") != ""; i++ {
+			if str(r.body, "issue", i, "severity") == "error" {
+				n++
+				codes = append(codes, str(r.body, "issue", i, "code")+" "+str(r.body, "issue", i, "expression", 0))
+			}
+		}
+		return n, codes
+	}
+	invalid := `{"resourceType":"Observation","code":{"text":"height"}}`
+	for _, tc := range []struct {
+		name, method, path, body string
+		status, errors           int
+		want                     string // an error issue "code expression", if any
+	}{
+		{"valid", "POST", "/Patient/$validate", `{"resourceType":"Patient","gender":"male"}`, 200, 0, ""},
+		{"missing status", "POST", "/Observation/$validate", invalid, 200, 1, "required Observation.status"},
+		{"invariant", "POST", "/Patient/$validate", `{"resourceType":"Patient","contact":[{"gender":"male"}]}`, 200, 1, "invariant Patient.contact[0]"},
+		{"parameters", "POST", "/Observation/$validate", `{"resourceType":"Parameters","parameter":[{"name":"resource","resource":` + invalid + `},{"name":"mode","valueCode":"create"}]}`, 200, 1, "required Observation.status"},
+		{"parameters without resource", "POST", "/Observation/$validate", `{"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]}`, 400, 0, ""},
+		{"unknown mode", "POST", "/Patient/$validate?mode=sideways", `{"resourceType":"Patient"}`, 400, 0, ""},
+		{"profile not loaded", "POST", "/Patient/$validate?profile=https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient", `{"resourceType":"Patient"}`, 200, 1, "not-supported "},
+		{"core profile", "POST", "/Patient/$validate?profile=http://hl7.org/fhir/StructureDefinition/Patient", `{"resourceType":"Patient"}`, 200, 0, ""},
+		{"instance, stored", "GET", "/Patient/v1/$validate", "", 200, 0, ""},
+		{"instance, missing", "GET", "/Patient/nobody/$validate", "", 404, 0, ""},
+		{"instance, update with another id", "POST", "/Patient/v1/$validate?mode=update", `{"resourceType":"Patient","id":"v2"}`, 400, 0, ""},
+	} {
+		if tc.name == "instance, stored" {
+			c.must(201, "PUT", "/Patient/v1", `{"resourceType":"Patient","id":"v1","gender":"female"}`)
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.must(tc.status, tc.method, tc.path, tc.body)
+			if tc.status != 200 {
+				return
+			}
+			n, codes := errorsIn(r)
+			if n != tc.errors || tc.want != "" && (len(codes) == 0 || codes[0] != tc.want) {
+				t.Fatalf("%d errors %v, want %d (%q)\n%s", n, codes, tc.errors, tc.want, r.raw)
+			}
+		})
+	}
+}

@@ -444,6 +444,7 @@ func TestValidateOperation(t *testing.T) {
 		{"valid", "POST", "/Patient/$validate", `{"resourceType":"Patient","gender":"male"}`, 200, 0, ""},
 		{"missing status", "POST", "/Observation/$validate", invalid, 200, 1, "required Observation.status"},
 		{"invariant", "POST", "/Patient/$validate", `{"resourceType":"Patient","contact":[{"gender":"male"}]}`, 200, 1, "invariant Patient.contact[0]"},
+		{"NHS number", "POST", "/Patient/$validate", `{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765918"}]}`, 200, 1, "value Patient.identifier[0].value"},
 		{"parameters", "POST", "/Observation/$validate", `{"resourceType":"Parameters","parameter":[{"name":"resource","resource":` + invalid + `},{"name":"mode","valueCode":"create"}]}`, 200, 1, "required Observation.status"},
 		{"parameters without resource", "POST", "/Observation/$validate", `{"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]}`, 400, 0, ""},
 		{"unknown mode", "POST", "/Patient/$validate?mode=sideways", `{"resourceType":"Patient"}`, 400, 0, ""},

@@ -125,6 +125,9 @@ func (w *walker) node(n *fhir.Node, path string, res, root *fhir.Node) {
 		res = n
 	}
 	w.invariants(n, path, res, root)
+	if n.Type == "Identifier" {
+		w.identifier(n, path)
+	}
 	if !n.IsPrimitive() {
 		w.cardinality(n, path)
 	}

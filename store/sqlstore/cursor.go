@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -176,4 +177,21 @@ func (b *builder) keysetCond(keys []*sortKey, vals []any, prefix string, reverse
 		b.w(")")
 	}
 	b.w(")")
+}
+
+// pageRows reads a sorted page (query columns after the record's six: the sort columns, then
+// the rid) and keeps the cursor values of the rows its links need: the first row read and
+// the page's last (row count-1), whichever way the page was read.
+func (db *DB) pageRows(ctx context.Context, b *builder, keys []*sortKey, count int) (matches []match, firstRow, pageEnd []any, err error) {
+	row := 0
+	matches, err = db.queryRecords(ctx, b, func(r Row) {
+		if row == 0 {
+			firstRow = rowCursor(keys, r, 6)
+		}
+		if row == count-1 {
+			pageEnd = rowCursor(keys, r, 6)
+		}
+		row++
+	})
+	return matches, firstRow, pageEnd, err
 }

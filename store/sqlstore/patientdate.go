@@ -66,17 +66,7 @@ func (db *DB) searchPatientDates(ctx context.Context, q *search.Query, keys []*s
 		b.keysetCond(keys, bound, "k.", false)
 	}
 	b.w(" ORDER BY k.s0", order, ", k.rid LIMIT ", strconv.Itoa(count+1), ") p JOIN resources o ON o.rid = p.rid ORDER BY p.s0", order, ", p.rid")
-	var firstRow, pageEnd []any
-	row := 0
-	matches, err := db.queryRecords(ctx, b, func(r Row) {
-		if row == 0 {
-			firstRow = rowCursor(keys, r, 6)
-		}
-		if row == count-1 {
-			pageEnd = rowCursor(keys, r, 6)
-		}
-		row++
-	})
+	matches, firstRow, pageEnd, err := db.pageRows(ctx, b, keys, count)
 	if err != nil {
 		return nil, false, err
 	}

@@ -298,19 +298,7 @@ func (db *DB) searchSorted(ctx context.Context, q *search.Query, count int, res 
 	b.sortOrder(keys, prefix, reversed)
 	b.w(" LIMIT ", strconv.Itoa(count+1), ") p JOIN resources o ON o.rid = p.rid ORDER BY ")
 	b.sortOrder(keys, "p.", reversed)
-	// Cursors come from the first row read and the page's last (row count-1): whichever way
-	// the page was read, those are the rows its links need.
-	var firstRow, pageEnd []any
-	row := 0
-	matches, err := db.queryRecords(ctx, b, func(r Row) {
-		if row == 0 {
-			firstRow = rowCursor(keys, r, 6)
-		}
-		if row == count-1 {
-			pageEnd = rowCursor(keys, r, 6)
-		}
-		row++
-	})
+	matches, firstRow, pageEnd, err := db.pageRows(ctx, b, keys, count)
 	if err != nil {
 		return nil, false, false, err
 	}

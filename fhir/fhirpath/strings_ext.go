@@ -131,36 +131,11 @@ func escapeHTML(s string) string {
 	return b.String()
 }
 
-// escapeJSON escapes s for use inside a JSON string literal. Unlike encoding/json it leaves
-// <, > and & alone: they need no escaping in JSON.
+// escapeJSON escapes s for use inside a JSON string literal, as fhir.Marshal does (without
+// the HTML escaping of encoding/json: <, > and & need none in JSON).
 func escapeJSON(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		default:
-			if r < 0x20 {
-				b.WriteString(`\u00`)
-				b.WriteString(hex.EncodeToString([]byte{byte(r)}))
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	return b.String()
+	q := fhir.AppendJSONString(make([]byte, 0, len(s)+2), s)
+	return string(q[1 : len(q)-1])
 }
 
 // unescapeJSON reverses the escapes of a JSON string literal. Characters that JSON would

@@ -26,10 +26,10 @@ import (
 
 const bundlesDir = "../../shared/data/synthea/bundles"
 
+// loadFile is one bundle file; each run parses raw afresh, since Load rewrites the trees.
 type loadFile struct {
-	name  string
-	items func() []interaction.LoadItem // fresh parse per run: Load rewrites the trees
-	raw   []byte
+	name string
+	raw  []byte
 }
 
 // synthea reads the Synthea bundles (skipping the benchmark when they are absent).

@@ -56,15 +56,6 @@ func (b *rowBuffer) reset() {
 	}
 }
 
-func (b *rowBuffer) empty() bool {
-	for i := range b.tables {
-		if len(b.tables[i].args) > 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // finite keeps ±Inf out of the database (not every backend stores them); the clamped value
 // still sorts beyond every real number.
 func finite(f float64) float64 {

@@ -39,25 +39,9 @@ const (
 	source
 )
 
-// filter writes the SQL condition for one search filter over the resources row alias r.
-// Seeing one filter at a time, it lets a filter drive when it is likely selective on its own
-// (rank <= driveRank: identifiers, references, exact strings, name prefixes) and checks the
-// others, so that the single-patient searches (a patient reference or the compartment plus
-// a code or date) start from the patient's few rows. filters chooses better.
-func (b *builder) filter(f *search.Filter, r string) error {
-	m := check
-	if rank(f) <= driveRank {
-		m = drive
-	}
-	return b.cond(f, r, nil, m)
-}
-
-// driveRank is the highest rank filter lets drive.
-const driveRank = 2
-
 // filters writes " AND <condition>" for every filter of q: the one most likely to select the
 // fewest rows drives and the others check, and none drives when the compartment (written by
-// scope as an IN on compartment) already does. scope should call it in place of filter.
+// scope as an IN on compartment) already does; the filter a FROM clause selects by is left out.
 func (b *builder) filters(q *search.Query, r string) error {
 	driver := pickDriver(q)
 	for i, f := range q.Filters {

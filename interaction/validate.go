@@ -68,16 +68,17 @@ func (s *Service) validate(ctx context.Context, req *Request, typ, id string) *R
 		return &Response{Status: 200, Body: fhir.OperationOutcome(fhir.Issue{Severity: fhir.SeverityError,
 			Code: fhir.IssueNotSupported, Diagnostics: "profile " + profile + " is not loaded; only the core R4 definitions are available"})}
 	}
+	if mode == "delete" {
+		// Nothing stops the delete of a stored resource yet (no referential integrity checks):
+		// the answer is whether there is one to delete.
+		if _, err := s.store.Read(ctx, typ, id); err != nil && !errors.Is(err, store.ErrGone) {
+			return s.readResponse(req, nil, err)
+		}
+		return &Response{Status: 200, Body: fhir.OperationOutcome()}
+	}
 	s.validatorOnce.Do(func() { s.validator, s.validatorErr = validation.New(s.reg) })
 	if s.validatorErr != nil {
 		return failure(s.validatorErr)
 	}
-	issues := s.validator.Validate(res)
-	if mode == "delete" {
-		issues = nil // nothing stops a delete of a stored resource here (no referential integrity yet)
-		if _, err := s.store.Read(ctx, typ, id); err != nil && !errors.Is(err, store.ErrGone) {
-			return s.readResponse(req, nil, err)
-		}
-	}
-	return &Response{Status: 200, Body: fhir.OperationOutcome(issues...)}
+	return &Response{Status: 200, Body: fhir.OperationOutcome(s.validator.Validate(res)...)}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/fhir/validation"
 	"github.com/concord-health/concord/interaction"
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
@@ -129,28 +130,41 @@ func importAll(tb testing.TB, svc *interaction.Service, files []loadFile, worker
 	return total
 }
 
-// BenchmarkImport loads the Synthea sample into an empty store per iteration.
+// BenchmarkImport loads the Synthea sample into an empty store per iteration, without
+// validation and with every resource validated on write (warn mode: validated and stored,
+// so the two runs write the same data).
 func BenchmarkImport(b *testing.B) {
 	files := synthea(b)
 	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
-			n := 0
-			var elapsed time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				st := be.open(b)
-				svc := newService(b, st)
-				b.StartTimer()
-				start := time.Now()
-				n += importAll(b, svc, files, 2)
-				elapsed += time.Since(start)
-				b.StopTimer()
-				st.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(n)/elapsed.Seconds(), "resources/s")
-		})
+		for _, mode := range []interaction.ValidationMode{interaction.ValidateOff, interaction.ValidateWarn} {
+			b.Run(be.name+"/validate="+string(mode), func(b *testing.B) { benchImport(b, be, files, mode) })
+		}
 	}
+}
+
+func benchImport(b *testing.B, be backend, files []loadFile, mode interaction.ValidationMode) {
+	// The validator is built once, as a server does at start, not inside the timed loads.
+	v, err := validation.New(definitions.R4())
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	var elapsed time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		st := be.open(b)
+		svc := newService(b, st)
+		svc.Validation = interaction.ValidationPolicy{Default: mode}
+		svc.UseValidator(v)
+		b.StartTimer()
+		start := time.Now()
+		n += importAll(b, svc, files, 2)
+		elapsed += time.Since(start)
+		b.StopTimer()
+		st.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "resources/s")
 }
 
 // BenchmarkSearch runs the fhirload search mix against a store holding the Synthea sample.

@@ -30,6 +30,8 @@ type entry struct {
 	ifModifiedSince                   time.Time
 
 	resp *Response
+	// issues are the validation issues of a resource accepted in warn mode.
+	issues []fhir.Issue
 }
 
 func (e *entry) where() string { return fmt.Sprintf("Bundle.entry[%d]", e.index) }
@@ -165,7 +167,7 @@ func (s *Service) batch(ctx context.Context, req *Request, entries []*entry) *Re
 	for _, e := range entries {
 		sub := &Request{Method: e.method, Path: strings.Join(e.path, "/"), Query: e.query, Resource: e.res,
 			IfMatch: e.ifMatch, IfNoneExist: e.ifNoneExist, IfNoneMatch: e.ifNoneMatch, IfModifiedSince: e.ifModifiedSince,
-			Prefer: bundlePrefer(req.Prefer), Base: req.Base}
+			Prefer: bundlePrefer(req.Prefer), Base: req.Base, Source: req.Source}
 		if e.method == "PATCH" {
 			if ferr := patchRequest(e, sub); ferr != nil {
 				e.resp = failure(ferr)
@@ -241,6 +243,9 @@ func (s *Service) transaction(ctx context.Context, req *Request, entries []*entr
 
 // runTransaction performs the entries atomically, leaving each entry's response in e.resp.
 func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*entry) error {
+	if err := s.checkEntries(req, entries); err != nil {
+		return err
+	}
 	order := append([]*entry(nil), entries...)
 	sort.SliceStable(order, func(i, j int) bool { return methodRank(order[i].method) < methodRank(order[j].method) })
 
@@ -304,7 +309,7 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 			if e.method == "GET" || e.method == "HEAD" {
 				continue
 			}
-			sub := &Request{Method: e.method, Prefer: prefer, Base: req.Base, IfMatch: e.ifMatch, createFirst: req.createFirst}
+			sub := &Request{Method: e.method, Prefer: prefer, Base: req.Base, IfMatch: e.ifMatch, Source: req.Source, createFirst: req.createFirst}
 			r, err := s.entryTx(ctx, tx, e, sub)
 			if err != nil {
 				if fe := asError(err); fe != nil {
@@ -313,7 +318,7 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 				}
 				return err
 			}
-			e.resp = r
+			e.resp = withIssues(sub, r, e.issues)
 		}
 		return nil
 	})
@@ -503,6 +508,11 @@ func (s *Service) entryTx(ctx context.Context, tx store.Tx, e *entry, sub *Reque
 		if res.Type != typ || res.ID != id {
 			return nil, e.fail(422, fhir.IssueInvalid, "a patch may not change the resource type or id")
 		}
+		issues, ferr := s.checkWrite(sub, res, e.where()+".resource")
+		if ferr != nil {
+			return nil, ferr
+		}
+		e.issues = issues
 		rec, err := tx.Put(ctx, &store.Put{Resource: res, Index: s.index.Extract(res), IfMatch: cur.Version})
 		if err != nil {
 			return nil, err

@@ -34,6 +34,9 @@ type Service struct {
 	index Indexer
 	// MaxBundleEntries bounds a batch or transaction.
 	MaxBundleEntries int
+	// Validation says, per source of writes, whether resources are validated before they
+	// are stored (off by default).
+	Validation ValidationPolicy
 
 	// validator is made on the first $validate: loading the constraints takes a moment.
 	validatorOnce sync.Once
@@ -68,6 +71,9 @@ type Request struct {
 	Prefer          Prefer
 	// Base is the absolute FHIR base URL used in links, fullUrls and Locations.
 	Base string
+	// Source names where the request comes from ("http", "import", an integration
+	// channel), for the validation policy; empty means SourceHTTP.
+	Source string
 
 	// createFirst: updates of this request mostly create (a bulk load), so each tries the
 	// create first and reads the current version only when one exists.
@@ -107,6 +113,9 @@ type Response struct {
 	LastModified time.Time
 	// Err is set for failures (Body then holds the OperationOutcome).
 	Err *fhir.Error
+	// Issues are the validation issues of a write accepted in warn mode; they are in Body
+	// when the client asked for an OperationOutcome, and in a Bundle entry's outcome.
+	Issues []fhir.Issue
 	// unchanged marks an update whose content equalled the current version (no new version).
 	unchanged bool
 }
@@ -300,4 +309,11 @@ func statusText(code int) string {
 		return "Unprocessable Entity"
 	}
 	return "Error"
+}
+
+func (r *Request) source() string {
+	if r.Source == "" {
+		return SourceHTTP
+	}
+	return r.Source
 }

@@ -61,7 +61,7 @@ func (s *Service) Load(ctx context.Context, items []LoadItem) (*LoadResult, erro
 		}
 		entries = append(entries, e)
 	}
-	if err := s.runTransaction(ctx, &Request{Prefer: Prefer{Return: "minimal"}, createFirst: true}, entries); err != nil {
+	if err := s.runTransaction(ctx, &Request{Prefer: Prefer{Return: "minimal"}, Source: SourceImport, createFirst: true}, entries); err != nil {
 		return nil, err
 	}
 	r := &LoadResult{}

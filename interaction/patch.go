@@ -50,14 +50,18 @@ func (s *Service) patch(ctx context.Context, req *Request, typ, id string) *Resp
 	if res.Type != typ || res.ID != id {
 		return failure(fhir.Errorf(422, fhir.IssueInvalid, "a patch may not change the resource type or id"))
 	}
+	issues, ferr := s.checkWrite(req, res, "")
+	if ferr != nil {
+		return failure(ferr)
+	}
 	ix := s.index.Extract(res)
-	return s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		rec, err := tx.Put(ctx, &store.Put{Resource: res, Index: ix, IfMatch: ifMatch})
 		if err != nil {
 			return nil, err
 		}
 		return writeResponse(req, 200, rec), nil
-	})
+	}), issues)
 }
 
 type jsonPatchOp struct {

@@ -433,9 +433,13 @@ func (b *bundleWriter) responseEntry(fullURL string, resp *Response) {
 	if !resp.LastModified.IsZero() {
 		b.buf.WriteString(`,"lastModified":"` + resp.LastModified.UTC().Format(time.RFC3339Nano) + `"`)
 	}
-	if resp.Err != nil {
+	switch {
+	case resp.Err != nil:
 		b.buf.WriteString(`,"outcome":`)
 		b.buf.Write(resp.Body)
+	case len(resp.Issues) > 0:
+		b.buf.WriteString(`,"outcome":`)
+		b.buf.Write(fhir.OperationOutcome(resp.Issues...))
 	}
 	b.buf.WriteString(`}}`)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/concord-health/concord/fhir"
-	"github.com/concord-health/concord/fhir/validation"
 	"github.com/concord-health/concord/store"
 )
 
@@ -76,9 +75,9 @@ func (s *Service) validate(ctx context.Context, req *Request, typ, id string) *R
 		}
 		return &Response{Status: 200, Body: fhir.OperationOutcome()}
 	}
-	s.validatorOnce.Do(func() { s.validator, s.validatorErr = validation.New(s.reg) })
-	if s.validatorErr != nil {
-		return failure(s.validatorErr)
+	v, err := s.getValidator()
+	if err != nil {
+		return failure(err)
 	}
-	return &Response{Status: 200, Body: fhir.OperationOutcome(s.validator.Validate(res)...)}
+	return &Response{Status: 200, Body: fhir.OperationOutcome(v.Validate(res)...)}
 }

@@ -77,10 +77,26 @@ func writeResponse(req *Request, status int, rec *store.Record) *Response {
 	switch req.Prefer.Return {
 	case "minimal":
 	case "OperationOutcome":
-		r.Body = fhir.OperationOutcome(fhir.Issue{Severity: fhir.SeverityInformation, Code: fhir.IssueInformation,
-			Diagnostics: "ok: " + r.Location})
+		r.Body = fhir.OperationOutcome(okIssue(r.Location))
 	default:
 		r.Body = rec.Body
+	}
+	return r
+}
+
+func okIssue(location string) fhir.Issue {
+	return fhir.Issue{Severity: fhir.SeverityInformation, Code: fhir.IssueInformation, Diagnostics: "ok: " + location}
+}
+
+// withIssues attaches the validation issues of a write accepted in warn mode to its
+// response.
+func withIssues(req *Request, r *Response, issues []fhir.Issue) *Response {
+	if len(issues) == 0 || r.Err != nil {
+		return r
+	}
+	r.Issues = issues
+	if req.Prefer.Return == "OperationOutcome" {
+		r.Body = fhir.OperationOutcome(append([]fhir.Issue{okIssue(r.Location)}, issues...)...)
 	}
 	return r
 }
@@ -112,10 +128,14 @@ func (s *Service) create(ctx context.Context, req *Request, typ string) *Respons
 	}
 	// The server owns ids on create: a client id in the body is replaced.
 	res.SetID(NewID())
+	issues, ferr := s.checkWrite(req, res, "")
+	if ferr != nil {
+		return failure(ferr)
+	}
 	ix := s.index.Extract(res)
-	return s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.createTx(ctx, tx, req, res, ix, cond)
-	})
+	}), issues)
 }
 
 func (s *Service) createTx(ctx context.Context, tx store.Tx, req *Request, res *fhir.Resource, ix *search.Index, cond *search.Query) (*Response, error) {
@@ -158,10 +178,14 @@ func (s *Service) update(ctx context.Context, req *Request, typ, id string) *Res
 	if ferr != nil {
 		return failure(ferr)
 	}
+	issues, ferr := s.checkWrite(req, res, "")
+	if ferr != nil {
+		return failure(ferr)
+	}
 	ix := s.index.Extract(res)
-	return s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.updateTx(ctx, tx, req, res, ix, ifMatch)
-	})
+	}), issues)
 }
 
 func (s *Service) updateTx(ctx context.Context, tx store.Tx, req *Request, res *fhir.Resource, ix *search.Index, ifMatch int64) (*Response, error) {
@@ -276,9 +300,13 @@ func (s *Service) conditional(ctx context.Context, req *Request, typ string) *Re
 	if ferr != nil {
 		return failure(ferr)
 	}
-	return s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	issues, ferr := s.checkWrite(req, res, "")
+	if ferr != nil {
+		return failure(ferr)
+	}
+	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.conditionalUpdateTx(ctx, tx, req, res, cond)
-	})
+	}), issues)
 }
 
 func (s *Service) conditionalUpdateTx(ctx context.Context, tx store.Tx, req *Request, res *fhir.Resource, cond *search.Query) (*Response, error) {

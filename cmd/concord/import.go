@@ -31,6 +31,7 @@ func importCmd(args []string) error {
 	data := fset.String("data", envDefault("data", "./data"), "data directory for the embedded SQLite store (CONCORD_DATA)")
 	database := fset.String("database", envDefault("database", ""), "postgres://… URL to use PostgreSQL instead (CONCORD_DATABASE)")
 	workers := fset.Int("workers", runtime.GOMAXPROCS(0), "files processed in parallel")
+	vf := addValidationFlags(fset)
 	fset.Usage = func() {
 		fmt.Fprintln(fset.Output(), "usage: concord import [--data DIR | --database URL] FILE|DIR…\n\nLoads transaction, batch and collection Bundles (.json) and NDJSON files (.ndjson).")
 		fset.PrintDefaults()
@@ -39,6 +40,10 @@ func importCmd(args []string) error {
 	if fset.NArg() == 0 {
 		fset.Usage()
 		return errors.New("no files to import")
+	}
+	policy, err := vf.policy()
+	if err != nil {
+		return err
 	}
 	files, total, err := collectFiles(fset.Args())
 	if err != nil {
@@ -51,6 +56,7 @@ func importCmd(args []string) error {
 		return err
 	}
 	defer st.Close()
+	svc.Validation = policy
 
 	p := &progress{total: total, files: len(files), start: time.Now(), out: os.Stderr}
 	p.tty = isTerminal(os.Stderr)

@@ -24,7 +24,12 @@ func serve(args []string) error {
 	maxBodyDefault, _ := strconv.ParseInt(envDefault("max-body", strconv.Itoa(server.DefaultMaxBody)), 10, 64)
 	maxBody := fs.Int64("max-body", maxBodyDefault, "largest request body in bytes (CONCORD_MAX_BODY)")
 	debugAddr := fs.String("debug-addr", envDefault("debug-addr", ""), "if set, serve Go runtime profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (CONCORD_DEBUG_ADDR)")
+	vf := addValidationFlags(fs)
 	fs.Parse(args)
+	policy, err := vf.policy()
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -33,6 +38,7 @@ func serve(args []string) error {
 		return err
 	}
 	defer st.Close()
+	svc.Validation = policy
 	srv := &http.Server{Addr: *addr, Handler: server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody}),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	// Requests in flight finish before the store closes: serve returns only once Shutdown
@@ -52,7 +58,7 @@ func serve(args []string) error {
 	if *debugAddr != "" {
 		go serveDebug(*debugAddr)
 	}
-	slog.Info("concord listening", "base", "http://"+*addr+"/fhir", "store", backend)
+	slog.Info("concord listening", "base", "http://"+*addr+"/fhir", "store", backend, "validate", svc.Validation.String())
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

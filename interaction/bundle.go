@@ -326,6 +326,11 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 		return err
 	}
 	for _, e := range order {
+		if (e.method == "POST" || e.method == "PUT") && stored(e.res, e.resp) {
+			s.committed(e.res)
+		}
+	}
+	for _, e := range order {
 		if e.method == "GET" || e.method == "HEAD" {
 			e.resp = s.Do(ctx, &Request{Method: "GET", Path: strings.Join(e.path, "/"), Query: e.query,
 				IfNoneMatch: e.ifNoneMatch, IfModifiedSince: e.ifModifiedSince, Base: req.Base})

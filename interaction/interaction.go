@@ -37,6 +37,8 @@ type Service struct {
 	// Validation says, per source of writes, whether resources are validated before they
 	// are stored (off by default).
 	Validation ValidationPolicy
+	// hooks are told of stored resources by type (OnCommit).
+	hooks map[string][]CommitHook
 
 	// validator is made on the first $validate: loading the constraints takes a moment.
 	validatorOnce sync.Once
@@ -316,4 +318,27 @@ func (r *Request) source() string {
 		return SourceHTTP
 	}
 	return r.Source
+}
+
+// CommitHook is told of a resource a write stored, once its transaction has committed.
+type CommitHook func(res *fhir.Resource)
+
+// OnCommit registers fn for every create, update and patch of resources of the given type
+// (the server uses it to take up StructureDefinitions and terminology resources uploaded
+// through the API). Register hooks before the Service serves requests; they run on the
+// writing request's goroutine and must be quick.
+func (s *Service) OnCommit(resourceType string, fn CommitHook) {
+	if s.hooks == nil {
+		s.hooks = map[string][]CommitHook{}
+	}
+	s.hooks[resourceType] = append(s.hooks[resourceType], fn)
+}
+
+func (s *Service) committed(res *fhir.Resource) {
+	if res == nil {
+		return
+	}
+	for _, fn := range s.hooks[res.Type] {
+		fn(res)
+	}
 }

@@ -55,7 +55,7 @@ func (s *Service) patch(ctx context.Context, req *Request, typ, id string) *Resp
 		return failure(ferr)
 	}
 	ix := s.index.Extract(res)
-	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return s.written(req, res, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		rec, err := tx.Put(ctx, &store.Put{Resource: res, Index: ix, IfMatch: ifMatch})
 		if err != nil {
 			return nil, err

@@ -88,6 +88,22 @@ func okIssue(location string) fhir.Issue {
 	return fhir.Issue{Severity: fhir.SeverityInformation, Code: fhir.IssueInformation, Diagnostics: "ok: " + location}
 }
 
+// written finishes a single-resource write: it tells the commit hooks and attaches the
+// validation issues of a write accepted in warn mode to the response.
+func (s *Service) written(req *Request, res *fhir.Resource, r *Response, issues []fhir.Issue) *Response {
+	if stored(res, r) {
+		s.committed(res)
+	}
+	return withIssues(req, r, issues)
+}
+
+// stored reports whether a write's response says res itself was stored as a new version (a
+// conditional create that matched, or an update without changes, stored nothing).
+func stored(res *fhir.Resource, r *Response) bool {
+	return r != nil && r.Err == nil && !r.unchanged && res != nil &&
+		strings.HasPrefix(r.Location, res.Type+"/"+res.ID+"/_history/")
+}
+
 // withIssues attaches the validation issues of a write accepted in warn mode to its
 // response.
 func withIssues(req *Request, r *Response, issues []fhir.Issue) *Response {
@@ -133,7 +149,7 @@ func (s *Service) create(ctx context.Context, req *Request, typ string) *Respons
 		return failure(ferr)
 	}
 	ix := s.index.Extract(res)
-	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return s.written(req, res, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.createTx(ctx, tx, req, res, ix, cond)
 	}), issues)
 }
@@ -183,7 +199,7 @@ func (s *Service) update(ctx context.Context, req *Request, typ, id string) *Res
 		return failure(ferr)
 	}
 	ix := s.index.Extract(res)
-	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return s.written(req, res, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.updateTx(ctx, tx, req, res, ix, ifMatch)
 	}), issues)
 }
@@ -304,7 +320,7 @@ func (s *Service) conditional(ctx context.Context, req *Request, typ string) *Re
 	if ferr != nil {
 		return failure(ferr)
 	}
-	return withIssues(req, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
+	return s.written(req, res, s.inTx(ctx, func(tx store.Tx) (*Response, error) {
 		return s.conditionalUpdateTx(ctx, tx, req, res, cond)
 	}), issues)
 }

@@ -143,3 +143,22 @@ func TestParseValidationPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestOnCommit(t *testing.T) {
+	svc := writeCheckService(t, "off", "")
+	var seen []string
+	svc.OnCommit("Patient", func(res *fhir.Resource) { seen = append(seen, res.ID+":"+res.Root.Text("gender")) })
+	do := func(method, path, body, ifNoneExist string) int {
+		r := svc.Do(context.Background(), &interaction.Request{Method: method, Path: path, Body: []byte(body), IfNoneExist: ifNoneExist})
+		return r.Status
+	}
+	do("PUT", "Patient/a", `{"resourceType":"Patient","id":"a","gender":"male"}`, "")
+	do("PUT", "Patient/a", `{"resourceType":"Patient","id":"a","gender":"male"}`, "") // unchanged: no new version
+	do("POST", "Patient", `{"resourceType":"Patient","gender":"female"}`, "gender=male")  // matches Patient/a: nothing stored
+	do("POST", "Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"}}`, "")
+	do("POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[
+	 {"resource":{"resourceType":"Patient","id":"b","gender":"other"},"request":{"method":"PUT","url":"Patient/b"}}]}`, "")
+	if strings.Join(seen, ",") != "a:male,b:other" {
+		t.Errorf("hooks saw %v, want the two stored Patients", seen)
+	}
+}

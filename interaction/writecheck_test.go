@@ -153,8 +153,8 @@ func TestOnCommit(t *testing.T) {
 		return r.Status
 	}
 	do("PUT", "Patient/a", `{"resourceType":"Patient","id":"a","gender":"male"}`, "")
-	do("PUT", "Patient/a", `{"resourceType":"Patient","id":"a","gender":"male"}`, "") // unchanged: no new version
-	do("POST", "Patient", `{"resourceType":"Patient","gender":"female"}`, "gender=male")  // matches Patient/a: nothing stored
+	do("PUT", "Patient/a", `{"resourceType":"Patient","id":"a","gender":"male"}`, "")    // unchanged: no new version
+	do("POST", "Patient", `{"resourceType":"Patient","gender":"female"}`, "gender=male") // matches Patient/a: nothing stored
 	do("POST", "Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"}}`, "")
 	do("POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[
 	 {"resource":{"resourceType":"Patient","id":"b","gender":"other"},"request":{"method":"PUT","url":"Patient/b"}}]}`, "")

@@ -114,6 +114,12 @@ type Env struct {
 	// Resolve, when set, is asked first by resolve() for each reference string; returning
 	// nil falls back to the built-in resolution.
 	Resolve func(reference string) *fhir.Node
+	// MemberOf answers memberOf(valueSet) for a code, Coding or CodeableConcept; known
+	// false (or a nil MemberOf) gives an empty result: no terminology, no answer.
+	MemberOf func(item *fhir.Node, valueSet string) (member, known bool)
+	// ConformsTo answers conformsTo(profile); known false raises an error, as for an
+	// unknown profile. Without it, only the core type definitions can be asked about.
+	ConformsTo func(item *fhir.Node, profile string) (conforms, known bool)
 	// Trace receives trace() output; nil discards it.
 	Trace func(name string, items []*fhir.Node)
 	// Now is the instant now(), today() and timeOfDay() report; zero means the wall clock,

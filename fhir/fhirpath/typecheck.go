@@ -266,7 +266,7 @@ var (
 		"subsetOf", "supersetOf", "isDistinct", "is", "not", "hasValue", "startsWith", "endsWith",
 		"contains", "matches", "matchesFull", "convertsToBoolean", "convertsToInteger",
 		"convertsToDecimal", "convertsToString", "convertsToDate", "convertsToDateTime",
-		"convertsToTime", "convertsToQuantity")
+		"convertsToTime", "convertsToQuantity", "memberOf", "conformsTo", "htmlChecks")
 	stringFuncs = setOf("toString", "upper", "lower", "trim", "replace", "replaceMatches",
 		"substring", "split", "toChars", "join")
 	sameFuncs = setOf("where", "first", "last", "tail", "skip", "take", "single", "distinct",

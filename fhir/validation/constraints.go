@@ -20,7 +20,7 @@ type constraint struct {
 	// Owner is the StructureDefinition the constraint was read from.
 	Owner string
 	expr  *fhirpath.Expr
-	// native replaces expr for constraints the engine cannot compile (htmlChecks()).
+	// native replaces expr for constraints checked in Go (nativeChecks).
 	native func(*fhir.Node) bool
 	err    error // compile error; the constraint is then reported as not evaluable
 }
@@ -113,7 +113,7 @@ func loadConstraints() (*constraintSet, error) {
 							c.expr = x
 							byText[rc.Expression] = x
 						}
-						if fn := nativeChecks[id]; fn != nil && c.err != nil {
+						if fn := nativeChecks[id]; fn != nil {
 							c.native, c.err = fn, nil
 						}
 						if c.err != nil {

@@ -98,3 +98,60 @@ func BenchmarkMarshal(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
 }
+
+// syntheaXML returns the resources of one Synthea bundle in XML, and counts their XML size.
+func syntheaXML(b *testing.B) [][]byte {
+	resources := syntheaResources(b)
+	out := make([][]byte, len(resources))
+	size := 0
+	for i, r := range resources {
+		res, err := Parse(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = MarshalXML(res.Root)
+		size += len(out[i])
+	}
+	b.SetBytes(int64(size))
+	return out
+}
+
+// BenchmarkParseXML parses the resources of BenchmarkParse from XML; ns/op compare directly.
+func BenchmarkParseXML(b *testing.B) {
+	resources := syntheaXML(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for range b.N {
+		for _, r := range resources {
+			if _, err := ParseXML(r); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
+}
+
+// BenchmarkMarshalXML serializes the resources of BenchmarkMarshal as XML.
+func BenchmarkMarshalXML(b *testing.B) {
+	resources := syntheaResources(b)
+	roots := make([]*Node, len(resources))
+	for i, r := range resources {
+		res, err := Parse(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		roots[i] = res.Root
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for range b.N {
+		for _, r := range roots {
+			MarshalXML(r)
+			n++
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
+}

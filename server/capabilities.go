@@ -94,7 +94,7 @@ func capabilityStatement(reg *definitions.Registry, built time.Time) []byte {
 			"description": "Concord FHIR R4 server",
 		},
 		"fhirVersion": definitions.FHIRVersion,
-		"format":      []string{"application/fhir+json", "application/json"},
+		"format":      []string{"application/fhir+json", "application/json", "application/fhir+xml", "application/xml"},
 		"patchFormat": []string{"application/json-patch+json", "application/fhir+json"},
 		"rest": []any{map[string]any{
 			"mode":        "server",

@@ -29,10 +29,11 @@ type Options struct {
 }
 
 type server struct {
-	svc          *interaction.Service
-	reg          *definitions.Registry
-	maxBody      int64
-	capabilities []byte
+	svc     *interaction.Service
+	reg     *definitions.Registry
+	maxBody int64
+	// capabilities is the CapabilityStatement in each format.
+	capabilities [2][]byte
 	log          *slog.Logger
 }
 
@@ -46,10 +47,20 @@ func New(svc *interaction.Service, reg *definitions.Registry, opts Options) http
 		s.log = slog.Default()
 	}
 	// The CapabilityStatement depends only on what the code supports: build it once.
-	s.capabilities = capabilityStatement(reg, time.Now())
+	s.capabilities[formatJSON] = capabilityStatement(reg, time.Now())
+	xml, err := xmlBody(s.capabilities[formatJSON])
+	if err != nil {
+		panic("server: the CapabilityStatement is not a valid resource: " + err.Error())
+	}
+	s.capabilities[formatXML] = xml
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/metadata", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, s.capabilities)
+		f, e := negotiate(r)
+		if e != nil {
+			s.writeOutcome(w, formatJSON, e)
+			return
+		}
+		writeBody(w, 200, s.capabilities[f], f)
 	})
 	mux.HandleFunc("/fhir/", s.fhir)
 	mux.HandleFunc("/fhir", s.fhir)
@@ -62,10 +73,15 @@ func (s *server) fhir(w http.ResponseWriter, r *http.Request) {
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
+	f, e := negotiate(r)
+	if e != nil {
+		s.writeOutcome(w, formatJSON, e)
+		return
+	}
 	switch method {
 	case "GET", "POST", "PUT", "PATCH", "DELETE":
 	default:
-		writeOutcome(w, fhir.Errorf(405, fhir.IssueNotSupported, "method %s is not supported", r.Method))
+		s.writeOutcome(w, f, fhir.Errorf(405, fhir.IssueNotSupported, "method %s is not supported", r.Method))
 		return
 	}
 	req := &interaction.Request{
@@ -82,29 +98,39 @@ func (s *server) fhir(w http.ResponseWriter, r *http.Request) {
 	if v := r.Header.Get("If-Modified-Since"); v != "" {
 		t, err := http.ParseTime(v)
 		if err != nil {
-			writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "invalid If-Modified-Since %q", v))
+			s.writeOutcome(w, f, fhir.Errorf(400, fhir.IssueInvalid, "invalid If-Modified-Since %q", v))
 			return
 		}
 		req.IfModifiedSince = t
 	}
 	if h := req.Prefer.Handling; h != "" && h != "strict" && h != "lenient" {
-		writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "Prefer: handling must be strict or lenient, not %q", h))
+		s.writeOutcome(w, f, fhir.Errorf(400, fhir.IssueInvalid, "Prefer: handling must be strict or lenient, not %q", h))
 		return
 	}
 	if method == "POST" || method == "PUT" || method == "PATCH" {
 		if e := checkContentType(method, req.Path, req.ContentType); e != nil {
-			writeOutcome(w, e)
+			s.writeOutcome(w, f, e)
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeOutcome(w, fhir.Errorf(413, fhir.IssueTooLong, "request body larger than %d bytes", s.maxBody))
+			s.writeOutcome(w, f, fhir.Errorf(413, fhir.IssueTooLong, "request body larger than %d bytes", s.maxBody))
 			return
 		}
 		if err != nil {
-			writeOutcome(w, fhir.Errorf(400, fhir.IssueInvalid, "reading request body: %v", err))
+			s.writeOutcome(w, f, fhir.Errorf(400, fhir.IssueInvalid, "reading request body: %v", err))
 			return
+		}
+		if isXMLMediaType(req.ContentType) {
+			// Interactions take JSON: convert, so that everything after this point
+			// handles one format.
+			var e *fhir.Error
+			if body, e = jsonBody(body); e != nil {
+				s.writeOutcome(w, f, e)
+				return
+			}
+			req.ContentType = "application/fhir+json"
 		}
 		req.Body = body
 	}
@@ -127,12 +153,12 @@ func (s *server) fhir(w http.ResponseWriter, r *http.Request) {
 	}
 	if resp.Body == nil || resp.Status == 204 || resp.Status == 304 || r.Method == http.MethodHead {
 		if resp.Body != nil && r.Method == http.MethodHead {
-			h.Set("Content-Type", "application/fhir+json; charset=utf-8")
+			h.Set("Content-Type", f.contentType())
 		}
 		w.WriteHeader(resp.Status)
 		return
 	}
-	writeJSON(w, resp.Status, resp.Body)
+	s.write(w, resp.Status, resp.Body, f)
 }
 
 // checkContentType enforces the media types each write accepts (415 otherwise).
@@ -141,20 +167,20 @@ func checkContentType(method, path, ct string) *fhir.Error {
 	if ct == "" || err != nil {
 		return fhir.Errorf(415, fhir.IssueNotSupported, "missing or invalid Content-Type %q", ct)
 	}
-	json := mt == "application/fhir+json" || mt == "application/json"
+	_, resource := mediaFormat[mt] // a resource, in JSON or XML
 	switch {
 	case method == "POST" && strings.HasSuffix(path, "_search"):
 		if mt == "application/x-www-form-urlencoded" {
 			return nil
 		}
 	case method == "PATCH":
-		if json || mt == "application/json-patch+json" {
+		if resource || mt == "application/json-patch+json" {
 			return nil
 		}
-	case json:
+	case resource:
 		return nil
 	}
-	return fhir.Errorf(415, fhir.IssueNotSupported, "Content-Type %s is not supported here; use application/fhir+json", mt)
+	return fhir.Errorf(415, fhir.IssueNotSupported, "Content-Type %s is not supported here; use application/fhir+json or application/fhir+xml", mt)
 }
 
 // baseURL is the FHIR base as the client addressed it.
@@ -166,12 +192,28 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host + "/fhir"
 }
 
-func writeOutcome(w http.ResponseWriter, e *fhir.Error) {
-	writeJSON(w, e.Status, fhir.OperationOutcome(e.Issues...))
+func (s *server) writeOutcome(w http.ResponseWriter, f format, e *fhir.Error) {
+	s.write(w, e.Status, fhir.OperationOutcome(e.Issues...), f)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+// write sends a resource, given in JSON, in the format f.
+func (s *server) write(w http.ResponseWriter, status int, body []byte, f format) {
+	if f == formatXML {
+		xml, err := xmlBody(body)
+		if err != nil {
+			// Every body is a resource that was parsed or built to be one; should that ever
+			// fail, the client still gets the answer, as JSON.
+			s.log.Error("response cannot be written as XML", "err", err)
+			f = formatJSON
+		} else {
+			body = xml
+		}
+	}
+	writeBody(w, status, body, f)
+}
+
+func writeBody(w http.ResponseWriter, status int, body []byte, f format) {
+	w.Header().Set("Content-Type", f.contentType())
 	// A known length lets the body go out in one write instead of 4 KiB chunks.
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

@@ -16,11 +16,12 @@ import (
 	"github.com/concord-health/concord/fhir/fhirpath"
 )
 
-const fhirpathUsage = `usage: concord fhirpath [-r RESOURCE.json|-] [--] EXPR
+const fhirpathUsage = `usage: concord fhirpath [-r RESOURCE.json|RESOURCE.xml|-] [--] EXPR
        concord fhirpath --batch < LINES.ndjson
 
 Evaluates a FHIRPath expression and prints the result as a JSON array, each item in its FHIR
-JSON form. -r - reads the resource from stdin; without -r the input is empty.
+JSON form. The resource may be JSON or XML; -r - reads it from stdin; without -r the input
+is empty.
 
 --batch reads lines {"resource": {...}, "expression": "..."} from stdin and writes one line
 per input line, in order: {"result": [...]} or {"error": "..."}. A missing or null resource
@@ -39,7 +40,7 @@ const maxCachedExprs = 10000
 func fhirpathCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("fhirpath", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	resourcePath := fset.String("r", "", "resource JSON file to evaluate on (- for stdin)")
+	resourcePath := fset.String("r", "", "resource file, JSON or XML, to evaluate on (- for stdin)")
 	batch := fset.Bool("batch", false, "evaluate NDJSON lines {\"resource\":…,\"expression\":…} from stdin")
 	fset.Usage = func() {
 		fmt.Fprintln(fset.Output(), fhirpathUsage)
@@ -77,7 +78,7 @@ func fhirpathCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		res, err := fhir.Parse(data)
+		res, err := parseResource(data)
 		if err != nil {
 			name := *resourcePath
 			if name == "-" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,9 +15,9 @@ import (
 
 const validateUsage = `usage: concord validate [--profile URL] FILE…
 
-Validates each resource file (JSON) against the core R4 definitions and prints one line per
-file: {"file": …, "valid": true|false, "outcome": OperationOutcome}. The exit status is 1 when
-any file has an error.`
+Validates each resource file (JSON or XML) against the core R4 definitions and prints one
+line per file: {"file": …, "valid": true|false, "outcome": OperationOutcome}. The exit status
+is 1 when any file has an error.`
 
 // errInvalid reports that at least one file did not validate (its outcome is already printed).
 var errInvalid = errors.New("validation found errors")
@@ -71,7 +72,7 @@ func validateFile(v *validation.Validator, path, profile string) []fhir.Issue {
 	if err != nil {
 		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.IssueProcessing, Diagnostics: err.Error()}}
 	}
-	res, err := fhir.Parse(data)
+	res, err := parseResource(data)
 	if err != nil {
 		var fe *fhir.Error
 		if errors.As(err, &fe) {
@@ -84,4 +85,14 @@ func validateFile(v *validation.Validator, path, profile string) []fhir.Issue {
 			Diagnostics: fmt.Sprintf("profile %s is not loaded; only the core R4 definitions are available", profile)}}
 	}
 	return v.Validate(res)
+}
+
+// parseResource reads a resource in JSON or in XML, told apart by the first character after
+// any byte order mark and white space: XML begins with '<', JSON never does.
+func parseResource(data []byte) (*fhir.Resource, error) {
+	rest := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\uFEFF")), " \t\r\n")
+	if len(rest) > 0 && rest[0] == '<' {
+		return fhir.ParseXML(data)
+	}
+	return fhir.Parse(data)
 }

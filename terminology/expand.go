@@ -1,0 +1,100 @@
+package terminology
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Expand lists the codes of a value set (a canonical, optionally "url|version"). The full
+// list is worked out once per value set; options filter and page it. It fails with an
+// error wrapping ErrUnknownValueSet, ErrNotEnumerable or ErrCircular.
+func (s *Service) Expand(ctx context.Context, valueSet string, opts ExpandOptions) (*Expansion, error) {
+	cv := s.compiledFor(ctx, valueSet)
+	list, err := cv.entries()
+	if err != nil {
+		return nil, err
+	}
+	terms := strings.Fields(strings.ToLower(opts.Filter))
+	kept := list
+	if len(terms) > 0 || opts.ActiveOnly {
+		kept = nil
+		for _, e := range list {
+			if (!opts.ActiveOnly || !e.Inactive) && matchText(terms, e.Code, e.Display) {
+				kept = append(kept, e)
+			}
+		}
+	}
+	start := min(max(opts.Offset, 0), len(kept))
+	x := &Expansion{URL: cv.url, Version: cv.version, Total: len(kept), Offset: start}
+	end := len(kept)
+	if opts.Count > 0 {
+		end = min(start+opts.Count, end)
+	}
+	// A copy, so that callers cannot write into the cached list.
+	x.Contains = append([]ExpansionEntry(nil), kept[start:end]...)
+	return x, nil
+}
+
+// entries returns the value set's codes in compose order, built once.
+func (cv *compiled) entries() ([]ExpansionEntry, error) {
+	cv.listOnce.Do(func() {
+		if cv.err != nil {
+			cv.listErr = cv.err
+			return
+		}
+		why := ""
+		if cv.set.other != no {
+			why = cv.set.otherWhy
+		}
+		for _, s := range cv.set.order {
+			if why == "" && s.rest != nil {
+				why = s.partial
+			}
+		}
+		if why != "" {
+			if cv.stored != nil {
+				cv.list = cv.stored.entries
+				return
+			}
+			cv.listErr = fmt.Errorf("%w: %s: %s", ErrNotEnumerable, cv.url, why)
+			return
+		}
+		for _, s := range cv.set.order {
+			for _, m := range s.order {
+				cv.list = append(cv.list, ExpansionEntry{
+					Coding:   Coding{System: s.system, Version: s.version, Code: m.code, Display: m.display},
+					Abstract: m.flags&flagAbstract != 0,
+					Inactive: m.flags&flagInactive != 0,
+				})
+			}
+		}
+	})
+	return cv.list, cv.listErr
+}
+
+// matchText reports whether every term (lower case) starts a word of the display or starts
+// the code.
+func matchText(terms []string, code, display string) bool {
+	if len(terms) == 0 {
+		return true
+	}
+	code = strings.ToLower(code)
+	words := strings.FieldsFunc(strings.ToLower(display), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for _, t := range terms {
+		ok := strings.HasPrefix(code, t)
+		for _, w := range words {
+			if ok {
+				break
+			}
+			ok = strings.HasPrefix(w, t)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -34,6 +34,10 @@ type StructureDefinition struct {
 	Source *fhir.Resource
 	// Generated reports that the snapshot was generated here from the differential.
 	Generated bool
+	// Problems lists what generating the snapshot could not apply (a differential element
+	// that matches nothing, a cardinality or type the base does not allow), each naming the
+	// differential element's id. The snapshot is usable without those constraints.
+	Problems []string
 }
 
 // Root returns the root element of the snapshot.
@@ -277,11 +281,11 @@ func Link(elements []*ElementDefinition) error {
 			continue
 		}
 		last := lastSegment(e.ID)
-		if e.SliceName != "" && strings.HasSuffix(last, ":"+sliceTail(e.SliceName)) {
+		if e.SliceName != "" && strings.HasSuffix(last, ":"+e.SliceName) {
 			// The entry of slice "x:a" is "x"; of re-slice "x:a/b", "x:a".
-			entryID := e.ID[:len(e.ID)-len(sliceTail(e.SliceName))-1]
+			entryID := e.ID[:len(e.ID)-len(e.SliceName)-1]
 			if i := strings.LastIndexByte(e.SliceName, '/'); i >= 0 {
-				entryID = e.ID[:len(e.ID)-len(e.SliceName)-1] + ":" + e.SliceName[:i]
+				entryID += ":" + e.SliceName[:i]
 			}
 			entry := byID[entryID]
 			if entry == nil {
@@ -302,9 +306,6 @@ func Link(elements []*ElementDefinition) error {
 	}
 	return nil
 }
-
-// sliceTail is the last part of a (re)slice name: "b" of "a/b".
-func sliceTail(name string) string { return name[strings.LastIndexByte(name, '/')+1:] }
 
 // lastSegment returns the last dot-separated segment of an element id. Slice names
 // containing '.' are not supported: ids do not escape them.

@@ -117,3 +117,24 @@ func TestLinkDerivesIDs(t *testing.T) {
 		t.Error("an element before its parent was accepted")
 	}
 }
+
+func TestLinkReslices(t *testing.T) {
+	els := []*ElementDefinition{
+		{ID: "Patient", Path: "Patient"},
+		{ID: "Patient.identifier", Path: "Patient.identifier", Slicing: &Slicing{Rules: "open"}},
+		{ID: "Patient.identifier:a", Path: "Patient.identifier", SliceName: "a", Slicing: &Slicing{Rules: "closed"}},
+		{ID: "Patient.identifier:a.system", Path: "Patient.identifier.system"},
+		{ID: "Patient.identifier:a/b", Path: "Patient.identifier", SliceName: "a/b"},
+		{ID: "Patient.identifier:a/b.system", Path: "Patient.identifier.system"},
+	}
+	if err := Link(els); err != nil {
+		t.Fatal(err)
+	}
+	a, b := els[2], els[4]
+	if a.SliceOf != els[1] || b.SliceOf != a || len(a.Slices) != 1 || b.Parent != els[0] || els[5].Parent != b {
+		t.Errorf("a.SliceOf %v, b.SliceOf %v, b.Parent %v", a.SliceOf.ID, b.SliceOf, b.Parent)
+	}
+	if len(els[0].Children) != 1 || len(a.Children) != 1 {
+		t.Errorf("root children %d, a children %d", len(els[0].Children), len(a.Children))
+	}
+}

@@ -29,6 +29,8 @@ type Resource struct {
 // Beyond what JSON itself requires, Parse rejects invalid UTF-8, objects nested deeper than
 // 100 levels and, as structural problems, repeated keys in one object.
 func Parse(data []byte) (*Resource, error) {
+	// RFC 8259 lets parsers ignore a byte order mark; some Windows tools write one.
+	data = bytes.TrimPrefix(data, utf8BOM)
 	w := workspaces.Get().(*workspace)
 	defer w.release()
 	sc := &w.sc
@@ -322,7 +324,7 @@ func (p *parser) object(n *Node, ti int, isResource bool) {
 		} else {
 			p.keys = append(p.keys, k)
 		}
-		if isResource && string(k) == "resourceType" || string(k) == "fhir_comments" {
+		if isResource && string(k) == "resourceType" {
 			continue
 		}
 		name, isExt := k, false

@@ -102,7 +102,7 @@ func (p *refParser) object(n *Node, obj map[string]any, path string) {
 	props := make([]refKeyed, 0, len(obj))
 	index := map[string]int{}
 	for k, v := range obj {
-		if k == "resourceType" && n.IsResource() || k == "fhir_comments" {
+		if k == "resourceType" && n.IsResource() {
 			continue
 		}
 		name, isExt := k, false

@@ -63,10 +63,6 @@ func (s *Service) validate(ctx context.Context, req *Request, typ, id string) *R
 	if mode == "update" && id != "" && res.ID != id {
 		return failure(fhir.Errorf(400, fhir.IssueInvalid, "mode update: the resource id %q is not %q", res.ID, id))
 	}
-	if core := "http://hl7.org/fhir/StructureDefinition/" + typ; profile != "" && profile != core {
-		return &Response{Status: 200, Body: fhir.OperationOutcome(fhir.Issue{Severity: fhir.SeverityError,
-			Code: fhir.IssueNotSupported, Diagnostics: "profile " + profile + " is not loaded; only the core R4 definitions are available"})}
-	}
 	if mode == "delete" {
 		// Nothing stops the delete of a stored resource yet (no referential integrity checks):
 		// the answer is whether there is one to delete.
@@ -78,6 +74,10 @@ func (s *Service) validate(ctx context.Context, req *Request, typ, id string) *R
 	v, err := s.getValidator()
 	if err != nil {
 		return failure(err)
+	}
+	if profile != "" {
+		// A profile that is not loaded is an error issue in the outcome, not a failed call.
+		return &Response{Status: 200, Body: fhir.OperationOutcome(v.ValidateProfiles(res, profile)...)}
 	}
 	return &Response{Status: 200, Body: fhir.OperationOutcome(v.Validate(res)...)}
 }

@@ -449,7 +449,7 @@ func TestValidateOperation(t *testing.T) {
 		{"parameters", "POST", "/Observation/$validate", `{"resourceType":"Parameters","parameter":[{"name":"resource","resource":` + invalid + `},{"name":"mode","valueCode":"create"}]}`, 200, 1, "required Observation.status"},
 		{"parameters without resource", "POST", "/Observation/$validate", `{"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"}]}`, 400, 0, ""},
 		{"unknown mode", "POST", "/Patient/$validate?mode=sideways", `{"resourceType":"Patient"}`, 400, 0, ""},
-		{"profile not loaded", "POST", "/Patient/$validate?profile=https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient", `{"resourceType":"Patient"}`, 200, 1, "not-supported "},
+		{"profile not loaded", "POST", "/Patient/$validate?profile=https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient", `{"resourceType":"Patient"}`, 200, 1, "not-found Patient"},
 		{"core profile", "POST", "/Patient/$validate?profile=http://hl7.org/fhir/StructureDefinition/Patient", `{"resourceType":"Patient"}`, 200, 0, ""},
 		{"instance, stored", "GET", "/Patient/v1/$validate", "", 200, 0, ""},
 		{"instance, missing", "GET", "/Patient/nobody/$validate", "", 404, 0, ""},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,6 +58,15 @@ func importCmd(args []string) error {
 	}
 	defer st.Close()
 	svc.Validation = policy
+	if policy.Mode(interaction.SourceImport) != interaction.ValidateOff {
+		conf, err := loadConformance(vf.packages, slog.Default())
+		if err != nil {
+			return err
+		}
+		if err := conf.attach(ctx, svc); err != nil {
+			return err
+		}
+	}
 
 	p := &progress{total: total, files: len(files), start: time.Now(), out: os.Stderr}
 	p.tty = isTerminal(os.Stderr)

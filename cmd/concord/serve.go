@@ -39,6 +39,13 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 	svc.Validation = policy
+	conf, err := loadConformance(vf.packages, slog.Default())
+	if err != nil {
+		return err
+	}
+	if err := conf.attach(ctx, svc); err != nil {
+		return err
+	}
 	srv := &http.Server{Addr: *addr, Handler: server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody}),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	// Requests in flight finish before the store closes: serve returns only once Shutdown

@@ -19,13 +19,31 @@ const examplesDir = "../../../shared/data/fhir-r4-examples/package"
 // code" (element is the issue's path without list indexes), with the reason. Any other error
 // fails TestExamples.
 var knownBad = map[string]string{
-	"Questionnaire-qs1.json|Questionnaire.item.item.linkId|required":                    "nested items of the published example have no linkId (1..1)",
-	"Questionnaire-qs1.json|Questionnaire.item.item.item.linkId|required":               "nested items of the published example have no linkId (1..1)",
-	"Questionnaire-qs1.json|Questionnaire.item.item.item.item.linkId|required":          "nested items of the published example have no linkId (1..1)",
-	"StructureDefinition-FiveWs.json|StructureDefinition|sdf-4":                         "the published logical model is not abstract and has no baseDefinition",
-	"ActivityDefinition-heart-valve-replacement.json|ActivityDefinition.text.div|txt-2": "the published narrative div is empty",
-	"EventDefinition-example.json|EventDefinition.text.div|txt-2":                       "the published narrative div is empty",
-	"Questionnaire-zika-virus-exposure-assessment.json|Questionnaire.text.div|txt-2":    "the published narrative is an empty <pre>",
+	"Questionnaire-qs1.json|Questionnaire.item.item.linkId|required":                                   "nested items of the published example have no linkId (1..1)",
+	"Questionnaire-qs1.json|Questionnaire.item.item.item.linkId|required":                              "nested items of the published example have no linkId (1..1)",
+	"Questionnaire-qs1.json|Questionnaire.item.item.item.item.linkId|required":                         "nested items of the published example have no linkId (1..1)",
+	"StructureDefinition-FiveWs.json|StructureDefinition|sdf-4":                                        "the published logical model is not abstract and has no baseDefinition",
+	"ActivityDefinition-heart-valve-replacement.json|ActivityDefinition.text.div|txt-2":                "the published narrative div is empty",
+	"EventDefinition-example.json|EventDefinition.text.div|txt-2":                                      "the published narrative div is empty",
+	"Questionnaire-zika-virus-exposure-assessment.json|Questionnaire.text.div|txt-2":                   "the published narrative is an empty <pre>",
+	"Bundle-hla-1.json|Bundle.entry.resource.extension.extension|structure":                            "the glstring extension names its part 'uri'; its definition calls it 'url'",
+	"Observation-example-genetics-brcapat.json|Observation.extension|structure":                        "us-core-ethnicity is a US Core extension, not part of R4",
+	"Questionnaire-qs1.json|Questionnaire.item.item.item.extension|structure":                          "questionnaire-allowedResource is not among the R4 extension definitions",
+	"Questionnaire-qs1.json|Questionnaire.item.item.item.item.extension|structure":                     "questionnaire-allowedResource is not among the R4 extension definitions",
+	"DeviceMetric-example.json|DeviceMetric.parent|structure":                                          "parent references a DeviceDefinition; R4 allows only Device",
+	"DeviceUseStatement-example.json|DeviceUseStatement.reasonReference|structure":                     "reasonReference names a Procedure, which R4 does not allow",
+	"MedicationRequest-medrx0301.json|MedicationRequest.dispenseRequest.performer|structure":           "dispenseRequest.performer references a Practitioner; R4 allows only Organization",
+	"Observation-clinical-gender.json|Observation.performer|structure":                                 "performer references an Encounter, which R4 does not allow",
+	"CodeSystem-data-types.json|CodeSystem.extension|structure":                                        "structuredefinition-normative-version is defined for StructureDefinition only",
+	"OperationDefinition-CodeSystem-lookup.json|OperationDefinition.extension|structure":               "structuredefinition-normative-version is defined for StructureDefinition only",
+	"ValueSet-quantity-comparator.json|ValueSet.extension|structure":                                   "structuredefinition-normative-version is defined for StructureDefinition only",
+	"StructureDefinition-Identifier.json|StructureDefinition.snapshot.element.extension|structure":     "structuredefinition-normative-version is defined for StructureDefinition, not ElementDefinition",
+	"StructureDefinition-Identifier.json|StructureDefinition.differential.element.extension|structure": "structuredefinition-normative-version is defined for StructureDefinition, not ElementDefinition",
+	"StructureDefinition-Reference.json|StructureDefinition.snapshot.element.extension|structure":      "structuredefinition-normative-version is defined for StructureDefinition, not ElementDefinition",
+	"StructureDefinition-Reference.json|StructureDefinition.differential.element.extension|structure":  "structuredefinition-normative-version is defined for StructureDefinition, not ElementDefinition",
+	"Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json|Bundle.entry|invalid":                            "the fullUrl .../Patient/pat12 disagrees with the resource id pat2",
+	"Bundle-3a0707d3-549e-4467-b8b8-5a2ab3800efe.json|Bundle.entry|invalid":                            "the fullUrl .../Patient/pat12 disagrees with the resource id pat2",
+	"Bundle-lri-example.json|Bundle.entry|invalid":                                                     "the fullUrls .../Observation/lri-X disagree with the resource ids X",
 }
 
 type example struct {

@@ -9,9 +9,11 @@
 package validation
 
 import (
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -33,6 +35,8 @@ type Validator struct {
 	cs  *constraintSet
 	// evalFailures counts constraint evaluations that raised an error.
 	evalFailures atomic.Int64
+	// pv checks what the core walk does not: profiles, extensions, references, bindings.
+	pv *profileValidator
 }
 
 // New builds a validator for reg, reading and compiling every core constraint up front so
@@ -41,11 +45,7 @@ func New(reg *definitions.Registry) (*Validator, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("validation: nil registry")
 	}
-	cs, err := coreConstraints()
-	if err != nil {
-		return nil, err
-	}
-	return &Validator{reg: reg, cs: cs}, nil
+	return NewWith(reg, Options{})
 }
 
 // Uncompiled lists the constraints whose published expression the FHIRPath engine cannot
@@ -71,6 +71,7 @@ func (v *Validator) Validate(res *fhir.Resource) []fhir.Issue {
 	w := &walker{v: v}
 	root := res.Root
 	w.node(root, root.Type, root, root)
+	v.checkProfiles(w, root, nil)
 	sort.SliceStable(w.issues, func(i, j int) bool {
 		return rank(w.issues[i].Severity) < rank(w.issues[j].Severity)
 	})
@@ -107,6 +108,9 @@ type walker struct {
 	// constraint on every element yields one warning per resource rather than thousands.
 	unchecked map[*constraint]bool
 	seen      []*constraint // scratch for de-duplicating keys on one node
+	// bundles are the Bundles enclosing the node being walked, innermost last: references
+	// resolve in the innermost one.
+	bundles []*bundleScope
 }
 
 func (w *walker) add(sev, code, path, format string, args ...any) {
@@ -125,8 +129,29 @@ func (w *walker) node(n *fhir.Node, path string, res, root *fhir.Node) {
 		res = n
 	}
 	w.invariants(n, path, res, root)
-	if n.Type == "Identifier" {
+	switch {
+	case n.Type == "Identifier":
 		w.identifier(n, path)
+	case n.Type == "Attachment":
+		w.attachment(n, path)
+	case n.Type == "Reference" && len(w.bundles) > 0:
+		w.bundleReference(w.bundles[len(w.bundles)-1], n, path, res, root)
+	case n == res && n.Type == "Bundle":
+		b := w.bundle(n, path)
+		w.bundles = append(w.bundles, b)
+		defer func() {
+			w.reachability(n, b)
+			w.bundles = w.bundles[:len(w.bundles)-1]
+		}()
+	case (n.Type == "uri" || n.Type == "url" || n.Type == "canonical") && len(w.bundles) > 0:
+		w.bundleURI(w.bundles[len(w.bundles)-1], n, root)
+	}
+	if n == res {
+		w.containedIDs(n, path)
+	}
+	if v, ok := n.Value.(string); ok && len(v) > maxString && n.Type != "base64Binary" && n.Type != "xhtml" {
+		w.add(fhir.SeverityError, fhir.IssueInvalid, path,
+			"value is longer than permitted maximum length of 1 MB (%d bytes)", maxString)
 	}
 	if !n.IsPrimitive() {
 		w.cardinality(n, path)
@@ -144,6 +169,29 @@ func (w *walker) node(n *fhir.Node, path string, res, root *fhir.Node) {
 			p += "[" + strconv.Itoa(idx) + "]"
 		}
 		w.node(c, p, res, root)
+	}
+}
+
+// maxString is the longest string value R4 allows (datatypes.html#string).
+const maxString = 1 << 20
+
+// attachment checks that the stated size of inline data is its decoded length.
+func (w *walker) attachment(n *fhir.Node, path string) {
+	data, size := n.Text("data"), n.Text("size")
+	if data == "" || size == "" {
+		return
+	}
+	stated, err := strconv.ParseInt(size, 10, 64)
+	if err != nil {
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data), ""))
+	if err != nil {
+		return // the parser reports data that is not base64
+	}
+	if int64(len(raw)) != stated {
+		w.add(fhir.SeverityError, fhir.IssueStructure, path,
+			"Stated Attachment Size %d does not match actual attachment size %d", stated, len(raw))
 	}
 }
 
@@ -223,9 +271,32 @@ func (w *walker) invariants(n *fhir.Node, path string, res, root *fhir.Node) {
 		if contained && c.Key == "dom-6" {
 			continue // a contained resource is shown through its container's narrative
 		}
+		if c.Key == "dom-3" && n == res {
+			// Checked in Go: the published expression cannot see links from the narrative.
+			if ids := containedUnreferenced(n); len(ids) > 0 {
+				w.fail(c, path)
+				w.issues[len(w.issues)-1].Diagnostics += " (not referenced: " + strings.Join(ids, ", ") + ")"
+			}
+			continue
+		}
+		if c.Key == "que-12" && c.Owner == "Questionnaire" {
+			c = correctedQue12()
+		}
 		w.evaluate(c, n, path, env)
 	}
 }
+
+// correctedQue12 is que-12 as R4B publishes it: R4's expression asks for enableBehavior from
+// three enableWhen on, while its own rule (and R4B's) says from two.
+var correctedQue12 = sync.OnceValue(func() *constraint {
+	const text = "enableWhen.count() > 1 implies enableBehavior.exists()"
+	x, err := fhirpath.Compile(text)
+	if err != nil {
+		panic(err) // a constant expression: a defect of this file
+	}
+	return &constraint{Key: "que-12", Severity: "error", Owner: "Questionnaire", Expression: text, expr: x,
+		Human: "If there are more than one enableWhen, enableBehavior must be specified"}
+})
 
 // evaluate checks one constraint on n.
 func (w *walker) evaluate(c *constraint, n *fhir.Node, path string, env *fhirpath.Env) {

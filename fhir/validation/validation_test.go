@@ -53,7 +53,7 @@ func TestValidate(t *testing.T) {
 		{"ele-1 on an element with only an id", `{"resourceType":"Patient",` + narrative + `,"name":[{"id":"n1"}]}`,
 			[]want{{"error", "invariant", "Patient.name[0]", "ele-1"}}},
 		{"ext-1 value and extensions", `{"resourceType":"Patient",` + narrative + `,"extension":[{"url":"http://x","valueString":"a","extension":[{"url":"y","valueString":"b"}]}]}`,
-			[]want{{"error", "invariant", "Patient.extension[0]", "ext-1"}}},
+			[]want{{"error", "invariant", "Patient.extension[0]", "ext-1"}, {"error", "structure", "Patient.extension[0]", "http://x could not be found"}}},
 		{"obs-6 and obs-7", `{"resourceType":"Observation",` + narrative + `,"status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1-8"}]},"valueString":"a","dataAbsentReason":{"text":"gone"},"component":[{"code":{"coding":[{"system":"http://loinc.org","code":"1-8"}]}}]}`,
 			[]want{{"error", "invariant", "Observation", "obs-6"}, {"error", "invariant", "Observation", "obs-7"}}},
 		{"txt-1 forbidden element", `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>x</script></div>"}}`,

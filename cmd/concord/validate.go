@@ -6,29 +6,32 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/concord-health/concord/fhir"
-	"github.com/concord-health/concord/fhir/definitions"
 	"github.com/concord-health/concord/fhir/validation"
 )
 
-const validateUsage = `usage: concord validate [--profile URL] FILE…
+const validateUsage = `usage: concord validate [--packages PATH…] [--profile URL] FILE…
 
-Validates each resource file (JSON or XML) against the core R4 definitions and prints one
-line per file: {"file": …, "valid": true|false, "outcome": OperationOutcome}. The exit status
-is 1 when any file has an error.`
+Validates each resource file (JSON or XML) against the core R4 definitions, the profiles it
+claims in meta.profile and the --profile given, with the profiles and terminology of the
+--packages loaded, and prints one line per file: {"file": …, "valid": true|false, "outcome":
+OperationOutcome}. The exit status is 1 when any file has an error.`
 
 // errInvalid reports that at least one file did not validate (its outcome is already printed).
 var errInvalid = errors.New("validation found errors")
 
-// validateCmd runs "concord validate". Without --profile a resource is checked against the
-// core definition of its type; a profile other than that core definition is not loaded yet and
-// is reported as such rather than ignored.
+// validateCmd runs "concord validate". A --profile that is not loaded is an error in each
+// file's outcome rather than ignored.
 func validateCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	profile := fs.String("profile", "", "canonical URL of the profile to validate against (core R4 definitions only, for now)")
+	profile := fs.String("profile", "", "canonical URL of a profile to validate against, besides the core definitions and the profiles each resource claims in meta.profile")
+	var pkgs listFlag
+	pkgs.addEnv("packages")
+	fs.Var(&pkgs, "packages", "FHIR packages to load profiles and terminology from: .tgz files or folders of JSON/XML conformance resources; repeat or separate with commas (CONCORD_PACKAGES)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), validateUsage)
 		fs.PrintDefaults()
@@ -43,10 +46,11 @@ func validateCmd(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("no files to validate")
 	}
-	v, err := validation.New(definitions.R4())
+	conf, err := loadConformance(pkgs, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}
+	v := conf.validator
 	failed := false
 	for _, path := range fs.Args() {
 		issues := validateFile(v, path, *profile)
@@ -80,9 +84,8 @@ func validateFile(v *validation.Validator, path, profile string) []fhir.Issue {
 		}
 		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.IssueInvalid, Diagnostics: err.Error()}}
 	}
-	if core := "http://hl7.org/fhir/StructureDefinition/" + res.Type; profile != "" && profile != core {
-		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.IssueNotSupported,
-			Diagnostics: fmt.Sprintf("profile %s is not loaded; only the core R4 definitions are available", profile)}}
+	if profile != "" {
+		return v.ValidateProfiles(res, profile)
 	}
 	return v.Validate(res)
 }

@@ -27,7 +27,8 @@ func TestValidateCmd(t *testing.T) {
 		{"missing file", []string{"testdata/none.json"}, []bool{false}, errInvalid, []string{`"code":"processing"`}},
 		{"several", []string{"testdata/patient.json", "testdata/observation-no-status.json"}, []bool{true, false}, errInvalid, nil},
 		{"core profile", []string{"--profile", "http://hl7.org/fhir/StructureDefinition/Patient", "testdata/patient.json"}, []bool{true}, nil, nil},
-		{"profile not loaded", []string{"--profile", "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient", "testdata/patient.json"}, []bool{false}, errInvalid, []string{`"code":"not-supported"`}},
+		{"profile not loaded", []string{"--profile", "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient", "testdata/patient.json"}, []bool{false}, errInvalid, []string{`"code":"not-found"`}},
+		{"profile from a package", []string{"--packages", "testdata/package", "--profile", "http://example.org/fhir/StructureDefinition/gendered-patient", "testdata/patient-no-gender.json", "testdata/patient.json"}, []bool{false, true}, errInvalid, []string{`Patient.gender`, `dom-6`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -59,5 +60,13 @@ func TestValidateCmd(t *testing.T) {
 	}
 	if err := validateCmd(nil, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 		t.Error("no files: no error")
+	}
+}
+
+func TestValidateMissingPackage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	err := validateCmd([]string{"--packages", "testdata/none", "testdata/patient.json"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "testdata/none") || out.Len() != 0 {
+		t.Errorf("err %v, output %q", err, out.String())
 	}
 }

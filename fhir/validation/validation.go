@@ -265,7 +265,7 @@ func (w *walker) invariants(n *fhir.Node, path string, res, root *fhir.Node) {
 	if len(list) == 0 {
 		return
 	}
-	env := &fhirpath.Env{Resource: res, RootResource: root}
+	env := w.v.env(res, root)
 	contained := n == res && n.Name == "contained"
 	for _, c := range list {
 		if contained && c.Key == "dom-6" {

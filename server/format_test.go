@@ -249,3 +249,24 @@ func TestXMLErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestVaryAccept checks that every answer whose format Accept chooses says so to caches.
+func TestVaryAccept(t *testing.T) {
+	srv := newTestServer(t, Options{MaxBody: 1 << 20})
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/fhir/metadata"},
+		{"GET", "/fhir/Patient"},
+		{"GET", "/fhir/Patient/missing"},
+		{"HEAD", "/fhir/Patient"},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if v := resp.Header.Get("Vary"); v != "Accept" {
+			t.Errorf("%s %s: Vary %q, want Accept", tc.method, tc.path, v)
+		}
+	}
+}

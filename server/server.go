@@ -152,6 +152,7 @@ func (s *server) fhir(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if resp.Body == nil || resp.Status == 204 || resp.Status == 304 || r.Method == http.MethodHead {
+		h.Set("Vary", "Accept")
 		if resp.Body != nil && r.Method == http.MethodHead {
 			h.Set("Content-Type", f.contentType())
 		}
@@ -213,6 +214,8 @@ func (s *server) write(w http.ResponseWriter, status int, body []byte, f format)
 }
 
 func writeBody(w http.ResponseWriter, status int, body []byte, f format) {
+	// The format follows Accept: caches must key on it.
+	w.Header().Set("Vary", "Accept")
 	w.Header().Set("Content-Type", f.contentType())
 	// A known length lets the body go out in one write instead of 4 KiB chunks.
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -23,6 +23,7 @@ import (
 	"github.com/concord-health/concord/store/postgres"
 	"github.com/concord-health/concord/store/postgres/pgtest"
 	"github.com/concord-health/concord/store/sqlite"
+	"github.com/concord-health/concord/terminology"
 )
 
 const bundlesDir = "../../shared/data/synthea/bundles"
@@ -143,8 +144,13 @@ func BenchmarkImport(b *testing.B) {
 }
 
 func benchImport(b *testing.B, be backend, files []loadFile, mode interaction.ValidationMode) {
-	// The validator is built once, as a server does at start, not inside the timed loads.
-	v, err := validation.New(definitions.R4())
+	// The validator is built once, as a server does at start, not inside the timed loads,
+	// with the core terminology deciding bindings.
+	ts, err := terminology.Core()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := validation.NewWith(definitions.R4(), validation.Options{Terminology: ts})
 	if err != nil {
 		b.Fatal(err)
 	}

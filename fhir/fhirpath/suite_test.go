@@ -151,12 +151,42 @@ func suiteValueMatches(got *fhir.Node, typ, want string) bool {
 	return s == want
 }
 
+// suiteExclusions are the official tests Concord does not pass, each with the reason. Every
+// other test must pass, and an excluded test that starts passing must leave this list.
+var suiteExclusions = map[string]string{
+	"testPlusDate19": "expects @…T00:00:00.000+10:00 + 0.1 's' to leave the time unchanged; FHIRPath adds " +
+		"time-valued quantities to the precision of the date/time, which here is milliseconds, giving .100",
+	"testType12": "expects a FHIR boolean not to be a Boolean; R4's own que-7 (answer is Boolean) and the " +
+		"search parameter expression value.as(DateTime) name FHIR primitives by their System type, so an " +
+		"unqualified System name also matches the FHIR primitive of that kind",
+	"testFHIRPathIsFunction2": "expects code.is(string) true while the suite's testFHIRPathAsFunction11 and " +
+		"testFHIRPathAsFunction16 expect code.as(string) and code.ofType(string) empty; primitives " +
+		"match their own type only, consistently across is, as and ofType",
+	"testTypeA4": "expects uuid.is(FHIR.uri) true: the same primitive subtyping as testFHIRPathIsFunction2",
+	"testFHIRPathAsFunction21": "expects as() on a collection of several items to fail; R4's own dom-3 " +
+		"applies it to every descendant (%resource.descendants().as(canonical)) and its search parameters " +
+		"use the as operator on repeating elements (useContext.value as CodeableConcept), so both filter " +
+		"each item",
+}
+
 func TestOfficialSuite(t *testing.T) {
 	passed, total, failed := runOfficialSuite(t)
-	t.Logf("official FHIRPath R4 suite: %d of %d pass", passed, total)
+	t.Logf("official FHIRPath R4 suite: %d of %d pass, %d excluded with reasons", passed, total, len(suiteExclusions))
+	stillFailing := map[string]bool{}
+	for _, f := range failed {
+		stillFailing[f] = true
+		if _, ok := suiteExclusions[f]; !ok {
+			t.Errorf("official test %s fails", f)
+		}
+	}
+	for name := range suiteExclusions {
+		if !stillFailing[name] {
+			t.Errorf("excluded test %s passes now: take it off suiteExclusions", name)
+		}
+	}
 	if testing.Verbose() && os.Getenv("FHIRPATH_SUITE_FAILURES") != "" {
 		for _, f := range failed {
-			t.Log("  not passing:", f)
+			t.Log("  not passing:", f, "-", suiteExclusions[f])
 		}
 	}
 }

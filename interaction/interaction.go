@@ -1,6 +1,6 @@
 // Package interaction carries out FHIR RESTful interactions — read, vread, create, update,
-// patch, delete (each also conditional), history, search, compartments, $everything, batch
-// and transaction — over a store.Store, independent of HTTP. The HTTP server, the import
+// patch, delete (each also conditional), history, search, compartments, $everything, the
+// terminology operations, batch and transaction — over a store.Store, independent of HTTP. The HTTP server, the import
 // command and the integration engine all write through it, so that every write gets the same
 // checks, versioning and index.
 package interaction
@@ -20,6 +20,7 @@ import (
 	"github.com/concord-health/concord/fhir/validation"
 	"github.com/concord-health/concord/search"
 	"github.com/concord-health/concord/store"
+	"github.com/concord-health/concord/terminology"
 )
 
 // Indexer extracts a resource's search index rows (search.Extractor).
@@ -44,6 +45,12 @@ type Service struct {
 	validatorOnce sync.Once
 	validator     *validation.Validator
 	validatorErr  error
+
+	// terms answers the terminology operations; the core content is loaded on first use
+	// unless UseTerminology set one.
+	termOnce sync.Once
+	terms    *terminology.Service
+	termErr  error
 }
 
 // New returns a Service over st.
@@ -213,6 +220,8 @@ func (s *Service) Do(ctx context.Context, req *Request) *Response {
 			return s.search(ctx, req, typ, nil)
 		case id == "$validate" && m == "POST":
 			return s.validate(ctx, req, typ, "")
+		case isTerminologyOp(typ, id):
+			return s.terminologyOp(ctx, req, typ, "", id)
 		case strings.HasPrefix(id, "$") || strings.HasPrefix(id, "_"):
 			return failure(fhir.Errorf(404, fhir.IssueNotSupported, "%s/%s is not supported", typ, id))
 		}
@@ -241,6 +250,8 @@ func (s *Service) Do(ctx context.Context, req *Request) *Response {
 			return s.everything(ctx, req, id)
 		case op == "$validate" && (m == "GET" || m == "POST"):
 			return s.validate(ctx, req, typ, id)
+		case isTerminologyOp(typ, op):
+			return s.terminologyOp(ctx, req, typ, id, op)
 		case typ == "Patient" && m == "GET" && (s.reg.IsResource(op) || op == "*"):
 			return s.search(ctx, req, op, &search.Compartment{Type: typ, ID: id})
 		case strings.HasPrefix(op, "$"):

@@ -8,6 +8,14 @@ import (
 	"github.com/concord-health/concord/fhir/definitions"
 )
 
+// terminologyOps are the terminology operations, by resource type (package interaction
+// routes them).
+var terminologyOps = map[string][]string{
+	"CodeSystem": {"lookup", "validate-code", "subsumes"},
+	"ValueSet":   {"expand", "validate-code"},
+	"ConceptMap": {"translate"},
+}
+
 // capabilityStatement describes what the server really does: every resource type with its
 // interactions and search parameters (from the definitions the search engine uses), and the
 // system-level interactions and operations.
@@ -80,6 +88,9 @@ func capabilityStatement(reg *definitions.Registry, built time.Time) []byte {
 		r.Operation = []op{{"validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}
 		if t == "Patient" {
 			r.Operation = append(r.Operation, op{"everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
+		}
+		for _, name := range terminologyOps[t] {
+			r.Operation = append(r.Operation, op{name, "http://hl7.org/fhir/OperationDefinition/" + t + "-" + name})
 		}
 		resources = append(resources, r)
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/concord-health/concord/fhir/definitions"
 )
 
-// coreFiles are the embedded bundles of the FHIR R4 core CodeSystems and ValueSets.
-var coreFiles = []string{"valuesets.json.gz", "v3-codesystems.json.gz", "v2-tables.json.gz"}
+// coreFiles are the embedded bundles of the FHIR R4 core CodeSystems, ValueSets and
+// ConceptMaps.
+var coreFiles = []string{"valuesets.json.gz", "v3-codesystems.json.gz", "v2-tables.json.gz", "conceptmaps.json.gz"}
 
 // loadCore reads the core content once per process; the result is shared by every Service
 // Core returns and never written.
@@ -45,8 +46,8 @@ func readCore() (*Service, error) {
 	return s, nil
 }
 
-// Core returns a new Service holding the FHIR R4 core CodeSystems and ValueSets (the HL7
-// FHIR, v3 and v2 ones). The core content is read once per process and shared; the
+// Core returns a new Service holding the FHIR R4 core CodeSystems, ValueSets and ConceptMaps
+// (the HL7 FHIR, v3 and v2 ones). The core content is read once per process and shared; the
 // Service can take more resources.
 func Core() (*Service, error) {
 	core, err := loadCore()
@@ -58,20 +59,22 @@ func Core() (*Service, error) {
 	s.codeSystems = maps.Clone(core.codeSystems)
 	s.valueSets = maps.Clone(core.valueSets)
 	s.supplements = maps.Clone(core.supplements)
+	s.conceptMaps = maps.Clone(core.conceptMaps)
 	s.skipped = core.skipped
 	return s, nil
 }
 
-// readBundle reads the CodeSystems and ValueSets of an embedded Bundle. The bundle is
-// parsed as a whole, which is fastest; if that fails, entry by entry, so that a resource the
-// parser rejects costs only itself. Resources that cannot be read are listed in skipped.
+// readBundle reads the CodeSystems, ValueSets and ConceptMaps of an embedded Bundle. The
+// bundle is parsed as a whole, which is fastest; if that fails, entry by entry, so that a
+// resource the parser rejects costs only itself. Resources that cannot be read are listed in
+// skipped.
 func readBundle(name string) (out []any, skipped []string, err error) {
 	data, err := definitions.ReadFile(name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("terminology: %w", err)
 	}
 	add := func(n *fhir.Node) {
-		if n.Type != "CodeSystem" && n.Type != "ValueSet" {
+		if n.Type != "CodeSystem" && n.Type != "ValueSet" && n.Type != "ConceptMap" {
 			return
 		}
 		x, err := build(n)

@@ -11,7 +11,10 @@ import (
 // list is worked out once per value set; options filter and page it. It fails with an
 // error wrapping ErrUnknownValueSet, ErrNotEnumerable or ErrCircular.
 func (s *Service) Expand(ctx context.Context, valueSet string, opts ExpandOptions) (*Expansion, error) {
-	cv := s.compiledFor(ctx, valueSet)
+	return s.compiledFor(ctx, valueSet).expand(opts)
+}
+
+func (cv *compiled) expand(opts ExpandOptions) (*Expansion, error) {
 	list, err := cv.entries()
 	if err != nil {
 		return nil, err

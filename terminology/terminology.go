@@ -1,9 +1,11 @@
-// Package terminology is Concord's terminology service: code systems and value sets held in
-// memory, ValueSet expansion and code validation.
+// Package terminology is Concord's terminology service: code systems, value sets and concept
+// maps held in memory, ValueSet expansion, code validation, lookup, subsumption and
+// translation.
 //
-// FHIR CodeSystem and ValueSet resources are added with Add; a code system too large to be a
-// FHIR resource (SNOMED CT, dm+d) plugs in as a CodeSystemProvider with AddProvider and then
-// answers lookups, filters and subsumption for the value sets that use it. Each value set is
+// FHIR CodeSystem, ValueSet and ConceptMap resources are added with Add; a code system too
+// large to be a FHIR resource (SNOMED CT, dm+d) plugs in as a CodeSystemProvider with
+// AddProvider and then answers lookups, filters and subsumption for the value sets that use
+// it. Each value set is
 // compiled once into its membership per code system (a map of codes, plus a predicate for the
 // parts that cannot be listed), so that ValidateCode on the validation hot path is a couple of
 // map lookups. Adding a resource drops the compiled value sets that depend on it.
@@ -127,6 +129,7 @@ type Service struct {
 	codeSystems map[string][]CodeSystemProvider // by URL, every version held
 	valueSets   map[string][]*valueSet
 	supplements map[string][]*codeSystem // held but not used for codes
+	conceptMaps map[string][]*conceptMap
 
 	// cache maps a value set reference, as callers give it, to its compiled form; it is
 	// read without locks on the hot path.
@@ -141,16 +144,18 @@ func New() *Service {
 		codeSystems: map[string][]CodeSystemProvider{},
 		valueSets:   map[string][]*valueSet{},
 		supplements: map[string][]*codeSystem{},
+		conceptMaps: map[string][]*conceptMap{},
 	}
 }
 
-// Add holds a CodeSystem or ValueSet resource, replacing one with the same url and version.
+// Add holds a CodeSystem, ValueSet or ConceptMap resource, replacing one with the same url
+// and version.
 func (s *Service) Add(res *fhir.Resource) error {
 	if res == nil || res.Root == nil {
 		return errors.New("terminology: no resource")
 	}
-	if res.Type != "CodeSystem" && res.Type != "ValueSet" {
-		return fmt.Errorf("terminology: a %s is neither a CodeSystem nor a ValueSet", res.Type)
+	if res.Type != "CodeSystem" && res.Type != "ValueSet" && res.Type != "ConceptMap" {
+		return fmt.Errorf("terminology: a %s is not a CodeSystem, ValueSet or ConceptMap", res.Type)
 	}
 	x, err := build(res.Root)
 	if err != nil {
@@ -162,10 +167,13 @@ func (s *Service) Add(res *fhir.Resource) error {
 	return nil
 }
 
-// build reads a CodeSystem or ValueSet into the form it is held in.
+// build reads a CodeSystem, ValueSet or ConceptMap into the form it is held in.
 func build(n *fhir.Node) (any, error) {
-	if n.Type == "CodeSystem" {
+	switch n.Type {
+	case "CodeSystem":
 		return newCodeSystem(n)
+	case "ConceptMap":
+		return newConceptMap(n)
 	}
 	return newValueSet(n)
 }
@@ -178,6 +186,8 @@ func (s *Service) put(x any) {
 		s.putCodeSystem(x)
 	case *valueSet:
 		s.putValueSet(x)
+	case *conceptMap:
+		s.conceptMaps[x.url] = replaceVersion(s.conceptMaps[x.url], x, func(o *conceptMap) string { return o.version })
 	}
 }
 

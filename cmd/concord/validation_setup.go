@@ -64,10 +64,13 @@ func (l *listFlag) addEnv(name string) {
 // conformance is what validation draws on: the core R4 definitions and terminology plus
 // whatever packages and the store add.
 type conformance struct {
-	profiles  *profiles.Set
-	terms     *terminology.Service
-	validator *validation.Validator
-	log       *slog.Logger
+	profiles *profiles.Set
+	terms    *terminology.Service
+	// canonicals resolves the other resources validation looks up by canonical URL
+	// (Questionnaires).
+	canonicals *validation.CanonicalStore
+	validator  *validation.Validator
+	log        *slog.Logger
 }
 
 // loadConformance loads the core definitions and terminology and the given packages. A
@@ -78,7 +81,7 @@ func loadConformance(paths []string, log *slog.Logger) (*conformance, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conformance{profiles: profiles.New(), terms: ts, log: log}
+	c := &conformance{profiles: profiles.New(), terms: ts, canonicals: validation.NewCanonicalStore(), log: log}
 	for _, p := range paths {
 		pkg, err := packages.Load(p)
 		if err != nil {
@@ -96,7 +99,7 @@ func loadConformance(paths []string, log *slog.Logger) (*conformance, error) {
 		log.Info("package loaded", "package", p, "name", pkg.Name, "version", pkg.Version, "resources", n)
 	}
 	c.checkProfiles()
-	v, err := validation.NewWith(definitions.R4(), validation.Options{Profiles: c.profiles, Terminology: c.terms})
+	v, err := validation.NewWith(definitions.R4(), validation.Options{Profiles: c.profiles, Terminology: c.terms, Resources: c.canonicals})
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +107,17 @@ func loadConformance(paths []string, log *slog.Logger) (*conformance, error) {
 	return c, nil
 }
 
-// add takes up one conformance resource, reporting whether validation uses it.
+// add takes up one conformance resource, reporting whether validation or the terminology
+// uses it.
 func (c *conformance) add(res *fhir.Resource) bool {
 	var err error
 	switch res.Type {
 	case "StructureDefinition":
 		err = c.profiles.Add(res)
-	case "ValueSet", "CodeSystem":
+	case "ValueSet", "CodeSystem", "ConceptMap":
 		err = c.terms.Add(res)
+	case "Questionnaire":
+		err = c.canonicals.Add(res)
 	default:
 		return false
 	}
@@ -136,11 +142,14 @@ func (c *conformance) checkProfiles() {
 	}
 }
 
-// conformanceTypes are the stored resource types validation takes up.
-var conformanceTypes = []string{"CodeSystem", "ValueSet", "StructureDefinition"}
+// conformanceTypes are the stored resource types validation and the terminology operations
+// take up.
+var conformanceTypes = []string{"CodeSystem", "ValueSet", "ConceptMap", "StructureDefinition", "Questionnaire"}
 
-// attach makes the service validate with c, takes up the conformance resources already in
-// the store, and keeps taking up those written later through the API.
+// attach makes the service validate and answer terminology operations with c, takes up the
+// conformance resources already in the store (and the Questionnaires that
+// QuestionnaireResponses are checked against), and keeps taking up those written later
+// through the API.
 func (c *conformance) attach(ctx context.Context, svc *interaction.Service) error {
 	for _, typ := range conformanceTypes {
 		n := 0
@@ -159,6 +168,7 @@ func (c *conformance) attach(ctx context.Context, svc *interaction.Service) erro
 	}
 	c.checkProfiles()
 	svc.UseValidator(c.validator)
+	svc.UseTerminology(c.terms)
 	return nil
 }
 

@@ -102,3 +102,43 @@ func TestListFlag(t *testing.T) {
 		t.Errorf("list = %q", l.String())
 	}
 }
+
+// TestQuestionnaireTakenUp checks that a QuestionnaireResponse is checked against a
+// Questionnaire written through the API.
+func TestQuestionnaireTakenUp(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := newService(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Validation = interaction.ValidationPolicy{Default: interaction.ValidateEnforce}
+	conf, err := loadConformance(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conf.attach(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	put := func(path, body string) *interaction.Response {
+		return svc.Do(ctx, &interaction.Request{Method: "PUT", Path: path, Body: []byte(body), ContentType: "application/fhir+json"})
+	}
+	if r := put("Questionnaire/q", `{"resourceType":"Questionnaire","id":"q","url":"http://example.org/fhir/Questionnaire/q","status":"active",
+	 "item":[{"linkId":"smoker","text":"Do you smoke?","type":"boolean"}]}`); r.Status != 201 {
+		t.Fatalf("Questionnaire: %d %s", r.Status, r.Body)
+	}
+	qr := func(linkID string) string {
+		return `{"resourceType":"QuestionnaireResponse","id":"r","questionnaire":"http://example.org/fhir/Questionnaire/q","status":"completed",
+		 "item":[{"linkId":"` + linkID + `","text":"Do you smoke?","answer":[{"valueBoolean":false}]}]}`
+	}
+	if r := put("QuestionnaireResponse/r", qr("smokes")); r.Status != 422 || !strings.Contains(string(r.Body), "smokes") {
+		t.Errorf("response with an unknown linkId: %d %s", r.Status, r.Body)
+	}
+	if r := put("QuestionnaireResponse/r", qr("smoker")); r.Status != 201 {
+		t.Errorf("conforming response: %d %s", r.Status, r.Body)
+	}
+}

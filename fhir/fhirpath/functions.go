@@ -1043,10 +1043,16 @@ func (ev *evaluator) resolveLocal(ref string) *fhir.Node {
 		if ev.resource == nil {
 			return nil
 		}
-		if id == "" {
-			return ev.resource
+		// A contained resource refers to its container with "#", and to the resources
+		// contained beside it with "#id": they are the container's.
+		container := ev.resource
+		if ev.resource.Name == "contained" && ev.rootResource != nil && ev.rootResource != ev.resource {
+			container = ev.rootResource
 		}
-		for _, c := range ev.resource.Children {
+		if id == "" {
+			return container
+		}
+		for _, c := range container.Children {
 			if c.Name == "contained" && c.Text("id") == id {
 				return c
 			}

@@ -1,9 +1,11 @@
 package profiles
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -187,6 +189,16 @@ func (s *Set) lookup(canonical string) (*entry, uint64) {
 			return list[i], epoch
 		}
 	}
+	// A partial version ("0.2") stands for the latest of its patches ("0.2.1").
+	var best *entry
+	for _, e := range list {
+		if version != "" && strings.HasPrefix(e.version, version+".") && (best == nil || compareVersions(e.version, best.version) > 0) {
+			best = e
+		}
+	}
+	if best != nil {
+		return best, epoch
+	}
 	if s.parent != nil {
 		return s.parent.lookup(canonical)
 	}
@@ -242,4 +254,21 @@ func (s *Set) build(e *entry, stack []string) (*StructureDefinition, error) {
 		return FromResource(res)
 	}
 	return s.generate(res, stack)
+}
+
+// compareVersions orders dotted versions part by part, numerically where both parts are
+// numbers ("0.10" after "0.9").
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		na, ea := strconv.Atoi(pa[i])
+		nb, eb := strconv.Atoi(pb[i])
+		switch {
+		case ea == nil && eb == nil && na != nb:
+			return cmp.Compare(na, nb)
+		case (ea != nil || eb != nil) && pa[i] != pb[i]:
+			return strings.Compare(pa[i], pb[i])
+		}
+	}
+	return cmp.Compare(len(pa), len(pb))
 }

@@ -1,6 +1,8 @@
 package profiles
 
 import (
+	"github.com/concord-health/concord/fhir"
+
 	"sync"
 	"testing"
 	"time"
@@ -68,4 +70,50 @@ func TestConcurrentGet(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestVersionedGet(t *testing.T) {
+	const url = "http://example.org/StructureDefinition/versioned"
+	s := New()
+	for _, v := range []string{"0.1.3", "0.2.1", "0.2.10", "0.2.9", "1.0.0"} {
+		res, err := fhir.Parse([]byte(`{"resourceType":"StructureDefinition","url":"` + url + `","version":"` + v + `","name":"V","status":"draft",
+			"kind":"resource","abstract":false,"type":"Patient","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Patient",
+			"derivation":"constraint","differential":{"element":[{"path":"Patient"}]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Add(res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct{ ask, want string }{
+		{"0.2.1", "0.2.1"}, // exact
+		{"0.2", "0.2.10"},  // the latest patch, ordered numerically
+		{"0.1", "0.1.3"},
+		{"1", "1.0.0"},
+		{"0.3", ""},
+		{"0.2.1.5", ""},
+	} {
+		sd, err := s.Get(url + "|" + tt.ask)
+		got := ""
+		if sd != nil {
+			got = sd.Version
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Get(|%s) = %q, %v; want %q", tt.ask, got, err, tt.want)
+		}
+	}
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{
+		{"0.2.10", "0.2.9", 1}, {"0.2.1", "0.2.1", 0}, {"1.0", "1.0.0", -1}, {"1.0.0-ballot", "1.0.0-alpha", 1}, {"2", "10", -1},
+	} {
+		if got := compareVersions(tt.a, tt.b); got != tt.want {
+			t.Errorf("compareVersions(%s, %s) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
 }

@@ -14,10 +14,13 @@ import (
 // rules of https://hl7.org/fhir/R4/profiling.html#snapshot. Elements of the base are
 // shared with other definitions, so every change is made on a copy.
 type generator struct {
-	set      *Set
-	stack    []string // canonicals being generated, for cycle detection
-	url      string
-	els      []*ElementDefinition
+	set   *Set
+	stack []string // canonicals being generated, for cycle detection
+	url   string
+	els   []*ElementDefinition
+	// base is the snapshot as inherited, before the differential: a contentReference
+	// reuses the definition of the element it names, not what this profile makes of it.
+	base     []*ElementDefinition
 	fresh    map[string]bool // ids of slices this differential introduced
 	problems []string
 	cur      string // id of the differential element being applied
@@ -54,6 +57,7 @@ func (s *Set) generate(res *fhir.Resource, stack []string) (*StructureDefinition
 			g.els[i] = clone(e)
 		}
 	}
+	g.base = append([]*ElementDefinition(nil), g.els...)
 	var diff []*ElementDefinition
 	if d := res.Root.First("differential"); d != nil {
 		for _, n := range d.Child("element") {
@@ -137,7 +141,11 @@ func clone(e *ElementDefinition) *ElementDefinition {
 }
 
 func (g *generator) index(id string) int {
-	for i, e := range g.els {
+	return elementIndex(g.els, id)
+}
+
+func elementIndex(els []*ElementDefinition, id string) int {
+	for i, e := range els {
 		if e.ID == id {
 			return i
 		}
@@ -148,10 +156,14 @@ func (g *generator) index(id string) int {
 // subtreeEnd returns the index after the element at i and everything below it: its
 // children and, with slices, its slices and theirs.
 func (g *generator) subtreeEnd(i int, slices bool) int {
-	id := g.els[i].ID
+	return subtreeEnd(g.els, i, slices)
+}
+
+func subtreeEnd(els []*ElementDefinition, i int, slices bool) int {
+	id := els[i].ID
 	j := i + 1
-	for j < len(g.els) {
-		x := g.els[j].ID
+	for j < len(els) {
+		x := els[j].ID
 		if !strings.HasPrefix(x, id) || len(x) == len(id) {
 			break
 		}
@@ -325,12 +337,16 @@ func (g *generator) expand(i int) bool {
 	var src []*ElementDefinition
 	var rootID, rootPath string
 	if el.ContentReference != "" {
-		ri := g.index(el.ContentReference)
+		els := g.base
+		ri := elementIndex(els, el.ContentReference)
+		if ri < 0 {
+			els, ri = g.els, g.index(el.ContentReference)
+		}
 		if ri < 0 {
 			g.problem("%s: no element %s for its contentReference", el.ID, el.ContentReference)
 			return false
 		}
-		src, rootID, rootPath = g.els[ri+1:g.subtreeEnd(ri, false)], g.els[ri].ID, g.els[ri].Path
+		src, rootID, rootPath = els[ri+1:subtreeEnd(els, ri, false)], els[ri].ID, els[ri].Path
 	} else {
 		if len(el.Types) != 1 {
 			g.problem("cannot look inside %s: it has %d types", el.ID, len(el.Types))

@@ -383,3 +383,46 @@ func TestAddReplaces(t *testing.T) {
 		t.Errorf("URLs = %v", urls)
 	}
 }
+
+// TestGenerateContentReference checks that the children of an element defined by
+// contentReference come from the definition of the element it names, not from what the
+// profile makes of that element: Parameters.parameter.part reuses Parameters.parameter,
+// and a profile's pattern on parameter.name or its slices of parameter.part must not
+// reappear below part.
+func TestGenerateContentReference(t *testing.T) {
+	s := New()
+	res, err := fhir.Parse([]byte(`{"resourceType":"StructureDefinition","url":"http://example.org/StructureDefinition/params",
+		"name":"Params","status":"draft","kind":"resource","abstract":false,"type":"Parameters",
+		"baseDefinition":"http://hl7.org/fhir/StructureDefinition/Parameters","derivation":"constraint",
+		"differential":{"element":[
+			{"id":"Parameters.parameter","path":"Parameters.parameter"},
+			{"id":"Parameters.parameter.name","path":"Parameters.parameter.name","patternString":"Outer"},
+			{"id":"Parameters.parameter.part","path":"Parameters.parameter.part","slicing":{"discriminator":[{"type":"value","path":"name"}],"rules":"open"}},
+			{"id":"Parameters.parameter.part:inner","path":"Parameters.parameter.part","sliceName":"inner","min":1,"max":"1"},
+			{"id":"Parameters.parameter.part:inner.name","path":"Parameters.parameter.part.name","fixedString":"Inner"},
+			{"id":"Parameters.parameter.part:inner.part","path":"Parameters.parameter.part.part","max":"0"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(res); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := s.Get("http://example.org/StructureDefinition/params")
+	if err != nil || sd == nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if len(sd.Problems) > 0 {
+		t.Errorf("problems: %v", sd.Problems)
+	}
+	if e := sd.ElementByID("Parameters.parameter.part:inner.name"); e == nil || e.Pattern != nil || e.Fixed == nil || e.Fixed.String() != "Inner" {
+		t.Errorf("part:inner.name = %+v, want fixed 'Inner' and no pattern", e)
+	}
+	if e := sd.ElementByID("Parameters.parameter.part:inner.part"); e == nil || e.Max != 0 {
+		t.Errorf("part:inner.part = %+v, want max 0", e)
+	}
+	for _, e := range sd.Elements {
+		if strings.HasPrefix(e.ID, "Parameters.parameter.part:inner.part:") || strings.HasPrefix(e.ID, "Parameters.parameter.part:inner.") && e.Slicing != nil {
+			t.Errorf("the profile's slicing of part reappears below it: %s", e.ID)
+		}
+	}
+}

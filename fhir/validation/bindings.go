@@ -2,6 +2,7 @@ package validation
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/concord-health/concord/fhir"
@@ -148,4 +149,149 @@ func (p *pwalk) binding(b *profiles.Binding, n *fhir.Node, path string) {
 
 func codingOf(n *fhir.Node) terminology.Coding {
 	return terminology.Coding{System: n.Text("system"), Version: n.Text("version"), Code: n.Text("code"), Display: n.Text("display")}
+}
+
+// conceptLookup is what a CodeChecker offers when it also holds the code systems' concepts
+// (*terminology.Service does): then the displays of codings can be checked.
+type conceptLookup interface {
+	Lookup(ctx context.Context, system, code string) (terminology.Concept, bool)
+}
+
+// display checks the display of Coding n against the concept its code denotes, in a code
+// system the terminology holds: it must be the concept's display or one of its designations
+// (those in the resource's language when it states one), ignoring case and spacing.
+func (p *pwalk) display(n *fhir.Node, path string, res *fhir.Node) {
+	lk, ok := p.pv.terms.(conceptLookup)
+	if !ok {
+		return
+	}
+	d := n.First("display")
+	if d == nil || d.Value == nil || p.vouched[n] {
+		return
+	}
+	system, code := n.Text("system"), n.Text("code")
+	if system == "" || code == "" {
+		return
+	}
+	if v := n.Text("version"); v != "" {
+		system += "|" + v
+	}
+	c, found := lk.Lookup(context.Background(), system, code)
+	if !found || c.Display == "" {
+		return
+	}
+	given := normalSpace(d.String())
+	lang := res.Text("language")
+	choices := []string{"'" + c.Display + "'"}
+	if strings.EqualFold(given, normalSpace(c.Display)) {
+		return
+	}
+	for _, des := range c.Designations {
+		if des.Value == "" || lang != "" && des.Language != "" && !sameLanguage(des.Language, lang) {
+			continue
+		}
+		if strings.EqualFold(given, normalSpace(des.Value)) {
+			return
+		}
+		if des.Language != "" {
+			choices = append(choices, "'"+des.Value+"' ("+des.Language+")")
+		} else {
+			choices = append(choices, "'"+des.Value+"'")
+		}
+	}
+	var valid string
+	switch len(choices) {
+	case 1:
+		valid = "Valid display is " + choices[0]
+	default:
+		valid = fmt.Sprintf("Valid display is one of %d choices: %s or %s", len(choices),
+			strings.Join(choices[:len(choices)-1], ", "), choices[len(choices)-1])
+	}
+	p.add(fhir.SeverityError, fhir.IssueInvalid, path+".display", "Wrong Display Name '%s' for %s#%s. %s",
+		d.String(), n.Text("system"), code, valid)
+}
+
+// sameLanguage reports whether language tag a is b or a variant of it ("de-CH" of "de").
+func sameLanguage(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	return a == b || strings.HasPrefix(a, b+"-") || strings.HasPrefix(b, a+"-")
+}
+
+func normalSpace(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// vouchDisplays records the codings of n whose display the value set of a profile's
+// binding lists for their code: a value set may carry its own displays (in its expansion or
+// its compose), which the display check then accepts. Only value sets contained in the
+// profile are read here; those the terminology holds give the code system's displays.
+func (p *pwalk) vouchDisplays(sd *profiles.StructureDefinition, b *profiles.Binding, n *fhir.Node) {
+	if !strings.HasPrefix(b.ValueSet, "#") || sd.Source == nil || sd.Source.Root == nil {
+		return
+	}
+	var vs *fhir.Node
+	for _, c := range sd.Source.Root.Child("contained") {
+		if c.Type == "ValueSet" && c.Text("id") == b.ValueSet[1:] {
+			vs = c
+		}
+	}
+	if vs == nil {
+		return
+	}
+	codings := []*fhir.Node{n}
+	if n.Type == "CodeableConcept" {
+		codings = n.Child("coding")
+	}
+	for _, c := range codings {
+		if d := c.Text("display"); d != "" && listsDisplay(vs, c.Text("system"), c.Text("code"), normalSpace(d)) {
+			if p.vouched == nil {
+				p.vouched = map[*fhir.Node]bool{}
+			}
+			p.vouched[c] = true
+		}
+	}
+}
+
+// listsDisplay reports whether ValueSet vs gives display (or a designation) d to
+// system#code, in its expansion or in the concepts its compose includes.
+func listsDisplay(vs *fhir.Node, system, code, d string) bool {
+	matches := func(c *fhir.Node) bool {
+		if c.Text("code") != code {
+			return false
+		}
+		if strings.EqualFold(normalSpace(c.Text("display")), d) {
+			return true
+		}
+		for _, des := range c.Child("designation") {
+			if strings.EqualFold(normalSpace(des.Text("value")), d) {
+				return true
+			}
+		}
+		return false
+	}
+	var contains func(list []*fhir.Node) bool
+	contains = func(list []*fhir.Node) bool {
+		for _, c := range list {
+			if c.Text("system") == system && matches(c) || contains(c.Child("contains")) {
+				return true
+			}
+		}
+		return false
+	}
+	if x := vs.First("expansion"); x != nil && contains(x.Child("contains")) {
+		return true
+	}
+	if cp := vs.First("compose"); cp != nil {
+		for _, inc := range cp.Child("include") {
+			if inc.Text("system") != system {
+				continue
+			}
+			for _, c := range inc.Child("concept") {
+				if matches(c) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

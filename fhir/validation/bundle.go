@@ -175,8 +175,21 @@ func (w *walker) bundleReference(b *bundleScope, n *fhir.Node, path string, res,
 		}
 		return
 	}
-	// No match. A relative reference whose Type/id is in the bundle under a fullUrl the
-	// resolution rules do not reach is most likely a mistake in the fullUrls.
+	// No match. Bundles often give a resource the fullUrl urn:uuid:<id> and refer to it as
+	// Type/<id>; an entry found that way must hold the type the reference names.
+	if m := relRef.FindStringSubmatch(ref); m != nil {
+		for _, prefix := range []string{"urn:uuid:", "urn:oid:"} {
+			for _, i := range b.fullURLs[prefix+m[2]] {
+				if r := b.entries[i].First("resource"); r != nil && r.Type != m[1] {
+					w.add(fhir.SeverityError, fhir.IssueRequired, path,
+						"Matching reference for reference %s has resourceType %s", ref, r.Type)
+					return
+				}
+			}
+		}
+	}
+	// A relative reference whose Type/id is in the bundle under a fullUrl the resolution
+	// rules do not reach is most likely a mistake in the fullUrls.
 	if m := relRef.FindStringSubmatch(ref); m != nil && len(b.typeIDs[m[1]+"/"+m[2]]) > 0 {
 		i := b.typeIDs[m[1]+"/"+m[2]][0]
 		full := b.entries[i].Text("fullUrl")

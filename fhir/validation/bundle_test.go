@@ -198,3 +198,18 @@ func TestWalkerRules(t *testing.T) {
 		})
 	}
 }
+
+func TestBundleReferenceToUUIDEntry(t *testing.T) {
+	v := inlineValidator(t)
+	bundle := func(targetType string) string {
+		return `{"resourceType":"Bundle","type":"collection","entry":[` +
+			`{"fullUrl":"urn:uuid:54fc3e09-e279-4b74-a8ff-2649ec968642","resource":{"resourceType":"Patient",` + narrative + `,` +
+			`"generalPractitioner":[{"reference":"Practitioner/5d9588d8-3cd6-4b32-8fb7-ad13694e069d"}]}},` +
+			`{"fullUrl":"urn:uuid:5d9588d8-3cd6-4b32-8fb7-ad13694e069d","resource":{"resourceType":"` + targetType + `",` + narrative + `,"identifier":[{"value":"1"}]}}]}`
+	}
+	runProfileCases(t, v, []profileCase{
+		{name: "the entry has the type referred to", json: bundle("Practitioner")},
+		{name: "the entry has another type", json: bundle("Organization"),
+			want: []issueWant{{"error", "required", "Bundle.entry[0].resource.generalPractitioner[0]", "Matching reference for reference Practitioner/5d9588d8-3cd6-4b32-8fb7-ad13694e069d has resourceType Organization"}}},
+	})
+}

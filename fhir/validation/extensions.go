@@ -40,6 +40,15 @@ func (p *pwalk) extension(n *fhir.Node, path string, parent, res, root *fhir.Nod
 		p.add(fhir.SeverityError, fhir.IssueStructure, path, "%s is a definition of %s, not of an extension", url, sd.Type)
 		return
 	}
+	// A modifier extension changes the meaning of what holds it, so it must be where a
+	// reader looks for modifiers, and only there.
+	if r := sd.Root(); r != nil && r.IsModifier != modifier {
+		if modifier {
+			p.add(fhir.SeverityError, fhir.IssueStructure, path, "The Extension '%s' must not be used as a modifierExtension (it's a regular extension)", url)
+		} else {
+			p.add(fhir.SeverityError, fhir.IssueStructure, path, "The Extension '%s' must not be used as an extension (it's a modifierExtension)", url)
+		}
+	}
 	if parent != nil && !p.contextAllows(sd, parent, path, res, root) {
 		p.add(fhir.SeverityError, fhir.IssueStructure, path, "The extension %s is not allowed to be used at %s (allowed: %s)",
 			url, usedAt(parent, path), contexts(sd))
@@ -85,7 +94,7 @@ func (p *pwalk) contextAllows(sd *profiles.StructureDefinition, parent *fhir.Nod
 			if err != nil {
 				return true // not judged: the definition's expression cannot be evaluated
 			}
-			out, err := x.EvaluateWith(res, &fhirpath.Env{Resource: res, RootResource: root})
+			out, err := x.EvaluateWith(res, p.v.env(res, root))
 			if err != nil {
 				return true
 			}

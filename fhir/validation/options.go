@@ -15,6 +15,9 @@ type Options struct {
 	Profiles *profiles.Set
 	// Terminology decides bindings; nil means bindings are not checked.
 	Terminology CodeChecker
+	// Resources resolves other canonical resources (the Questionnaire a QuestionnaireResponse
+	// answers); nil means only contained ones are found.
+	Resources CanonicalResolver
 }
 
 // NewWith builds a validator for reg that also checks resources against the profiles
@@ -33,7 +36,8 @@ func NewWith(reg *definitions.Registry, opts Options) (*Validator, error) {
 			return nil, err
 		}
 	}
-	return &Validator{reg: reg, cs: cs, pv: &profileValidator{src: src, terms: opts.Terminology}}, nil
+	return &Validator{reg: reg, cs: cs, pv: &profileValidator{src: src, terms: opts.Terminology},
+		resources: opts.Resources}, nil
 }
 
 // ValidateProfiles validates res as Validate does, and also against each of profileURLs;

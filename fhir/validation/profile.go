@@ -2,6 +2,7 @@ package validation
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +37,9 @@ type prepared struct {
 	// minLength and mustHaveValue are read from the elements' extensions.
 	minLength     map[*profiles.ElementDefinition]int
 	mustHaveValue map[*profiles.ElementDefinition]bool
-	disc          sync.Map // discKey -> *discTarget
+	// valueAlternatives are the extensions that may stand in for a primitive's value.
+	valueAlternatives map[*profiles.ElementDefinition][]string
+	disc              sync.Map // discKey -> *discTarget
 }
 
 // maxDepth bounds nested profile walks (a profile whose elements name profiles that name
@@ -86,6 +89,11 @@ func (pv *profileValidator) prepare(sd *profiles.StructureDefinition, cs *constr
 					if x.First("value").String() == "true" {
 						p.mustHaveValue[e] = true
 					}
+				case valueAlternativesExtension:
+					if p.valueAlternatives == nil {
+						p.valueAlternatives = map[*profiles.ElementDefinition][]string{}
+					}
+					p.valueAlternatives[e] = append(p.valueAlternatives[e], x.First("value").String())
 				}
 			}
 		}
@@ -115,6 +123,9 @@ func (pv *profileValidator) prepare(sd *profiles.StructureDefinition, cs *constr
 const (
 	minLengthExtension     = "http://hl7.org/fhir/StructureDefinition/minLength"
 	mustHaveValueExtension = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue"
+	// valueAlternativesExtension names the extensions allowed in place of a primitive's
+	// value; with it, a primitive without a value must carry one of them.
+	valueAlternativesExtension = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.valueAlternatives"
 )
 
 // maxPrepared bounds the prepared definitions a validator keeps.
@@ -157,6 +168,14 @@ type pwalk struct {
 	bundle *fhir.Node
 	// ancestors are the nodes above the one the core walk is at, innermost last.
 	ancestors []*fhir.Node
+	// vouched are the Codings whose display a profile's value set gives (vouchDisplays).
+	vouched map[*fhir.Node]bool
+	// unknown records the unknown type profiles reported, as "path|url".
+	unknown map[string]bool
+	// top is the resource being validated; anchors are the targets its narratives offer to
+	// "#" links, gathered on first use.
+	top     *fhir.Node
+	anchors map[string]bool
 }
 
 // checkProfiles runs the profile-driven checks of res after the core walk: the core
@@ -165,7 +184,7 @@ func (v *Validator) checkProfiles(w *walker, root *fhir.Node, requested []string
 	if v.pv == nil {
 		return
 	}
-	p := &pwalk{walker: w, pv: v.pv}
+	p := &pwalk{walker: w, pv: v.pv, top: root}
 	if root.Type == "Bundle" {
 		p.bundle = root
 	}
@@ -194,6 +213,12 @@ func (p *pwalk) core(n *fhir.Node, path string, parent, res, root *fhir.Node) {
 		defer func() { p.bundle = outer }()
 	}
 	if n == res {
+		switch n.Type {
+		case "CapabilityStatement":
+			p.capabilities(n, path)
+		case "SearchParameter":
+			p.searchParameter(n, path)
+		}
 		if meta := n.First("meta"); meta != nil {
 			for _, c := range meta.Children {
 				if c.Name == "profile" {
@@ -205,6 +230,8 @@ func (p *pwalk) core(n *fhir.Node, path string, parent, res, root *fhir.Node) {
 	switch {
 	case n.Name == "extension" || n.Name == "modifierExtension":
 		p.extension(n, path, parent, res, root)
+	case n.Type == "xhtml":
+		p.narrative(n, path)
 	case n.Type == "Reference" && n.Def != nil:
 		for _, t := range n.Def.Types {
 			if t.Code == "Reference" {
@@ -214,6 +241,9 @@ func (p *pwalk) core(n *fhir.Node, path string, parent, res, root *fhir.Node) {
 	}
 	if p.pv.terms != nil && n.Def != nil {
 		p.coreBinding(n, path)
+		if n.Type == "Coding" {
+			p.display(n, path, res)
+		}
 	}
 	p.ancestors = append(p.ancestors, n)
 	defer func() { p.ancestors = p.ancestors[:len(p.ancestors)-1] }()
@@ -334,16 +364,22 @@ func (p *pwalk) element(ps *prepared, ed *profiles.ElementDefinition, n *fhir.No
 		}
 		res = n
 	}
-	p.types(ps, ed, n, path, res, root)
+	if !p.types(ps, ed, n, path, res, root) {
+		return // a value of another type: what the profile says of this element is not about it
+	}
 	p.values(ps, ed, n, path)
 	if ed.Binding != nil && p.pv.terms != nil && !p.sameCoreBinding(ed, n) {
 		p.binding(ed.Binding, n, path)
+		p.vouchDisplays(ps.sd, ed.Binding, n)
 	}
 	if n.Type == "Reference" {
 		p.profileReference(ed, n, path, res, root)
 	}
+	if n.Type == "Narrative" && ed.Node != nil {
+		p.narrativeControl(ps, ed, n, path, res)
+	}
 	if list := ps.constraints[ed]; len(list) > 0 {
-		env := &fhirpath.Env{Resource: envRes, RootResource: envRoot}
+		env := p.v.env(envRes, envRoot)
 		for _, c := range list {
 			p.evaluate(c, n, path, env)
 		}
@@ -412,16 +448,16 @@ func (p *pwalk) children(ps *prepared, ed *profiles.ElementDefinition, n *fhir.N
 }
 
 // types checks that n's type is one ed allows, and checks n against the profiles ed
-// names for that type.
-func (p *pwalk) types(ps *prepared, ed *profiles.ElementDefinition, n *fhir.Node, path string, res, root *fhir.Node) {
+// names for that type. It reports false when n is of a type ed does not allow.
+func (p *pwalk) types(ps *prepared, ed *profiles.ElementDefinition, n *fhir.Node, path string, res, root *fhir.Node) bool {
 	if len(ed.Types) == 0 || ed.Parent == nil && ed.SliceOf == nil {
-		return // the root of a profile; claim checked its type
+		return true // the root of a profile; claim checked its type
 	}
 	var match *profiles.TypeRef
 	for i := range ed.Types {
 		t := &ed.Types[i]
 		if t.Code == n.Type || strings.HasPrefix(t.Code, "http://hl7.org/fhirpath/") ||
-			p.v.reg.IsSubtype(n.Type, t.Code) {
+			p.v.reg.IsSubtype(n.Type, t.Code) || systemTyped(n, t.Code) {
 			match = t
 			break
 		}
@@ -433,12 +469,32 @@ func (p *pwalk) types(ps *prepared, ed *profiles.ElementDefinition, n *fhir.Node
 		}
 		p.add(fhir.SeverityError, fhir.IssueStructure, path, "%s: type %s is not allowed here; %s allows %s",
 			path, n.Type, ps.sd.URL, strings.Join(codes, ", "))
-		return
+		return false
 	}
+	p.typeProfiles(ed, match, n, path, res, root)
+	return true
+}
+
+// systemTyped reports whether the element n, whose R4 definition types it with a FHIRPath
+// system type (the ids of resources and elements, Extension.url), may be named code by a
+// profile, which names it by the FHIR type it holds.
+func systemTyped(n *fhir.Node, code string) bool {
+	switch n.Name {
+	case "id":
+		return n.Type == "string" && code == "id"
+	case "url":
+		return n.Type == "uri" && code == "string" && n.Def != nil && n.Def.Path == "Extension.url"
+	}
+	return false
+}
+
+// typeProfiles checks n against the profiles that ed names for its type match.
+func (p *pwalk) typeProfiles(ed *profiles.ElementDefinition, match *profiles.TypeRef, n *fhir.Node, path string, res, root *fhir.Node) {
 	if len(match.Profiles) == 0 {
 		return
 	}
 	var sds []*profiles.StructureDefinition
+	var wrongType []string // resource types of profiles n cannot conform to
 	for _, u := range match.Profiles {
 		if n.Type == "Extension" && u == n.Text("url") {
 			return // the extension walk checks an extension against its own definition
@@ -449,13 +505,34 @@ func (p *pwalk) types(ps *prepared, ed *profiles.ElementDefinition, n *fhir.Node
 			return
 		}
 		if sd == nil {
-			p.add(fhir.SeverityWarning, fhir.IssueNotFound, path, "Profile %s is not known, so %s was not checked against it", u, path)
+			// The profile being applied requires this one, so not knowing it leaves the
+			// instance unchecked against what the profile demands.
+			// Reported once per element: a profile and the base it derives from, or a slice
+			// and the element sliced, may both name it.
+			if k := path + "|" + u; !p.unknown[k] {
+				if p.unknown == nil {
+					p.unknown = map[string]bool{}
+				}
+				p.unknown[k] = true
+				p.add(fhir.SeverityError, fhir.IssueStructure, path, "Unknown profile %s", u)
+			}
 			return
+		}
+		// A profile on a resource type ("Resource" narrowed to a DocumentManifest profile)
+		// says which resource may stand here.
+		if sd.Kind == "resource" && sd.Type != n.Type && !p.v.reg.IsSubtype(n.Type, sd.Type) {
+			wrongType = append(wrongType, sd.Type)
+			continue
 		}
 		if isCoreDataTypeProfile(sd) || sd.URL == coreURL+sd.Type {
 			return // core profiles of data types are checked by the core walker
 		}
 		sds = append(sds, sd)
+	}
+	if len(sds) == 0 && len(wrongType) > 0 {
+		p.add(fhir.SeverityError, fhir.IssueStructure, path, "The type '%s' is not valid - must be %s",
+			n.Type, strings.Join(wrongType, " or "))
+		return
 	}
 	if len(sds) == 1 {
 		p.conformAt(sds[0], profileStart(ed, sds[0], sds[0].URL), n, path, res, root)
@@ -504,6 +581,10 @@ func (p *pwalk) values(ps *prepared, ed *profiles.ElementDefinition, n *fhir.Nod
 		p.add(fhir.SeverityError, fhir.IssueRequired, path, "%s: %s requires a value here, not only extensions",
 			path, ps.sd.URL)
 	}
+	if alts := ps.valueAlternatives[ed]; len(alts) > 0 && n.IsPrimitive() && n.Value == nil && !hasExtension(n, alts) {
+		p.add(fhir.SeverityError, fhir.IssueInvalid, path, "%s: %s requires that if a value is not present, the extension %s must be present",
+			path, ps.sd.URL, strings.Join(alts, " or "))
+	}
 	if ed.MinValue != nil {
 		if c, ok := compareValue(n, ed.MinValue); ok && c < 0 {
 			p.add(fhir.SeverityError, fhir.IssueValue, path, "%s: value %s is less than the minimum %s (from %s)",
@@ -550,4 +631,14 @@ func writeJSON(b *strings.Builder, n *fhir.Node) {
 		writeJSON(b, c)
 	}
 	b.WriteByte('}')
+}
+
+// hasExtension reports whether n carries an extension with one of the urls.
+func hasExtension(n *fhir.Node, urls []string) bool {
+	for _, x := range n.Child("extension") {
+		if slices.Contains(urls, x.Text("url")) {
+			return true
+		}
+	}
+	return false
 }

@@ -369,3 +369,135 @@ func syntheaResources(b *testing.B) []*fhir.Resource {
 	}
 	return out
 }
+
+// inlineValidator validates with the core definitions and terminology plus the given
+// conformance resources (StructureDefinitions, ValueSets, CodeSystems) as JSON.
+func inlineValidator(t *testing.T, resources ...string) *Validator {
+	t.Helper()
+	set := profiles.New()
+	ts, err := terminology.Core()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resources {
+		res, err := fhir.Parse([]byte(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Type == "StructureDefinition" {
+			err = set.Add(res)
+		} else {
+			err = ts.Add(res)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := NewWith(definitions.R4(), Options{Profiles: set, Terminology: ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// constraintOn returns a StructureDefinition constraining type typ at url with the given
+// differential elements (JSON objects).
+func constraintOn(url, typ string, elements ...string) string {
+	return `{"resourceType":"StructureDefinition","url":"` + url + `","name":"Test","status":"draft","kind":"resource",` +
+		`"abstract":false,"type":"` + typ + `","baseDefinition":"http://hl7.org/fhir/StructureDefinition/` + typ + `",` +
+		`"derivation":"constraint","differential":{"element":[` + strings.Join(elements, ",") + `]}}`
+}
+
+func TestProfileTypeRules(t *testing.T) {
+	const (
+		manifestOnly = "http://example.org/fhir/StructureDefinition/manifest-bundle"
+		unknownType  = "http://example.org/fhir/StructureDefinition/unknown-type-profile"
+		alternatives = "http://example.org/fhir/StructureDefinition/active-alternatives"
+		weight       = "http://example.org/fhir/StructureDefinition/weight-limits"
+		member       = "http://example.org/fhir/StructureDefinition/member-of"
+		versioned    = "http://example.org/fhir/StructureDefinition/versioned"
+		idTyped      = "http://example.org/fhir/StructureDefinition/id-typed"
+		quantityOnly = "http://example.org/fhir/StructureDefinition/quantity-only"
+	)
+	v := inlineValidator(t,
+		constraintOn(manifestOnly, "Bundle", `{"path":"Bundle.entry.resource","type":[{"code":"Resource","profile":["http://hl7.org/fhir/StructureDefinition/DocumentManifest"]}]}`),
+		constraintOn(unknownType, "Patient", `{"path":"Patient.identifier","type":[{"code":"Identifier","profile":["http://example.org/fhir/StructureDefinition/nowhere"]}]}`),
+		constraintOn(alternatives, "Patient", `{"path":"Patient.active","min":1,"extension":[{"url":"`+valueAlternativesExtension+`","valueCanonical":"http://hl7.org/fhir/StructureDefinition/data-absent-reason"}]}`),
+		constraintOn(weight, "Observation", `{"path":"Observation.value[x]","minValueQuantity":{"value":0,"system":"http://unitsofmeasure.org","code":"kg"},"maxValueQuantity":{"value":10,"system":"http://unitsofmeasure.org","code":"kg"}}`),
+		constraintOn(member, "Basic", `{"path":"Basic.code","constraint":[{"key":"mo-1","severity":"error","human":"must be in the value set","expression":"memberOf('http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality')"}]}`),
+		strings.Replace(constraintOn(versioned, "Patient", `{"path":"Patient.name","max":"0"}`), `"name":"Test"`, `"name":"Test","version":"0.2.1"`, 1),
+		constraintOn(idTyped, "Patient", `{"path":"Patient.id","type":[{"code":"id"}]}`),
+		constraintOn(quantityOnly, "Observation", `{"path":"Observation.value[x]","type":[{"code":"Quantity"}],"binding":{"strength":"required","valueSet":"http://hl7.org/fhir/ValueSet/administrative-gender"}}`),
+	)
+	bundle := func(res string) string {
+		return `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"http://example.org/fhir/x/1","resource":` + res + `}]}`
+	}
+	obs := func(value string) string {
+		return `{"resourceType":"Observation",` + narrative + `,"status":"final","code":{"text":"weight"},"valueQuantity":` + value + `}`
+	}
+	runProfileCases(t, v, []profileCase{
+		{name: "resource of the profiled type", profiles: []string{manifestOnly},
+			json: bundle(`{"resourceType":"DocumentManifest",` + narrative + `,"status":"current","content":[{"display":"x"}]}`)},
+		{name: "resource of another type", profiles: []string{manifestOnly},
+			json: bundle(`{"resourceType":"Basic",` + narrative + `,"code":{"text":"x"}}`),
+			want: []issueWant{{"error", "structure", "Bundle.entry[0].resource", "The type 'Basic' is not valid - must be DocumentManifest"}}},
+		{name: "unknown type profile", profiles: []string{unknownType},
+			json: `{"resourceType":"Patient",` + narrative + `,"identifier":[{"value":"1"}]}`,
+			want: []issueWant{{"error", "structure", "Patient.identifier[0]", "Unknown profile http://example.org/fhir/StructureDefinition/nowhere"}}},
+		{name: "value alternative present", profiles: []string{alternatives},
+			json: `{"resourceType":"Patient",` + narrative + `,"_active":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}}`},
+		{name: "value alternative missing", profiles: []string{alternatives},
+			json: `{"resourceType":"Patient",` + narrative + `,"_active":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/iso21090-nullFlavor","valueCode":"MSK"}]}}`,
+			want: []issueWant{{"error", "invalid", "Patient.active", "if a value is not present, the extension http://hl7.org/fhir/StructureDefinition/data-absent-reason must be present"}}},
+		{name: "quantity within limits after conversion", profiles: []string{weight},
+			json: obs(`{"value":500,"unit":"g","system":"http://unitsofmeasure.org","code":"g"}`)},
+		{name: "quantity below minimum after conversion", profiles: []string{weight},
+			json: obs(`{"value":-1,"unit":"g","system":"http://unitsofmeasure.org","code":"g"}`),
+			want: []issueWant{{"error", "value", "Observation.value", "less than the minimum"}}},
+		{name: "quantity above maximum after conversion", profiles: []string{weight},
+			json: obs(`{"value":11000,"unit":"g","system":"http://unitsofmeasure.org","code":"g"}`),
+			want: []issueWant{{"error", "value", "Observation.value", "greater than the maximum"}}},
+		{name: "memberOf in a profile constraint, member", profiles: []string{member},
+			json: `{"resourceType":"Basic",` + narrative + `,"code":{"coding":[{"system":"http://hl7.org/fhir/allergy-intolerance-criticality","code":"low"}]}}`},
+		{name: "memberOf in a profile constraint, not a member", profiles: []string{member},
+			json: `{"resourceType":"Basic",` + narrative + `,"code":{"coding":[{"system":"http://hl7.org/fhir/allergy-intolerance-criticality","code":"bad"}]}}`,
+			want: []issueWant{{"error", "invariant", "Basic.code", "mo-1"}}},
+		{name: "a resource id typed as id", profiles: []string{idTyped},
+			json: `{"resourceType":"Patient","id":"p1",` + narrative + `}`},
+		{name: "a value of another type is not checked further", profiles: []string{quantityOnly},
+			json: `{"resourceType":"Observation",` + narrative + `,"status":"final","code":{"text":"x"},"valueString":"test"}`,
+			want: []issueWant{{"error", "structure", "Observation.value", "type string is not allowed here"}}},
+		{name: "partial version names the latest patch", profiles: []string{versioned + "|0.2"},
+			json: `{"resourceType":"Patient",` + narrative + `,"name":[{"family":"x"}]}`,
+			want: []issueWant{{"error", "structure", "Patient.name", "maximum allowed = 0"}}},
+	})
+}
+
+func TestModifierExtensionUse(t *testing.T) {
+	ext := func(url string, modifier bool) string {
+		m := "false"
+		if modifier {
+			m = "true"
+		}
+		return `{"resourceType":"StructureDefinition","url":"` + url + `","name":"Ext","status":"draft","kind":"complex-type","abstract":false,` +
+			`"context":[{"type":"element","expression":"Patient"}],"type":"Extension","baseDefinition":"http://hl7.org/fhir/StructureDefinition/Extension",` +
+			`"derivation":"constraint","differential":{"element":[{"path":"Extension","isModifier":` + m + `,"isModifierReason":"test"},` +
+			`{"path":"Extension.url","fixedUri":"` + url + `"},{"path":"Extension.value[x]","type":[{"code":"boolean"}]}]}}`
+	}
+	const (
+		plain    = "http://example.org/fhir/StructureDefinition/plain"
+		modifier = "http://example.org/fhir/StructureDefinition/modifier"
+	)
+	v := inlineValidator(t, ext(plain, false), ext(modifier, true))
+	pat := func(member, url string) string {
+		return `{"resourceType":"Patient",` + narrative + `,"` + member + `":[{"url":"` + url + `","valueBoolean":true}]}`
+	}
+	runProfileCases(t, v, []profileCase{
+		{name: "extension as extension", json: pat("extension", plain)},
+		{name: "modifier as modifierExtension", json: pat("modifierExtension", modifier)},
+		{name: "modifier as extension", json: pat("extension", modifier),
+			want: []issueWant{{"error", "structure", "Patient.extension[0]", "must not be used as an extension (it's a modifierExtension)"}}},
+		{name: "extension as modifierExtension", json: pat("modifierExtension", plain),
+			want: []issueWant{{"error", "structure", "Patient.modifierExtension[0]", "must not be used as a modifierExtension (it's a regular extension)"}}},
+	})
+}

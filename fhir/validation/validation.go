@@ -37,6 +37,8 @@ type Validator struct {
 	evalFailures atomic.Int64
 	// pv checks what the core walk does not: profiles, extensions, references, bindings.
 	pv *profileValidator
+	// resources resolves the Questionnaires QuestionnaireResponses answer.
+	resources CanonicalResolver
 }
 
 // New builds a validator for reg, reading and compiling every core constraint up front so
@@ -148,6 +150,12 @@ func (w *walker) node(n *fhir.Node, path string, res, root *fhir.Node) {
 	}
 	if n == res {
 		w.containedIDs(n, path)
+		switch n.Type {
+		case "QuestionnaireResponse":
+			w.questionnaireResponse(n, path, root)
+		case "Questionnaire":
+			w.questionnaire(n, path)
+		}
 	}
 	if v, ok := n.Value.(string); ok && len(v) > maxString && n.Type != "base64Binary" && n.Type != "xhtml" {
 		w.add(fhir.SeverityError, fhir.IssueInvalid, path,

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/concord-health/concord/fhir"
+	"github.com/concord-health/concord/fhir/fhirpath"
 )
 
 // equalNode reports whether n is exactly v: the same primitive value and the same
@@ -49,8 +50,11 @@ next:
 func compareValue(n, limit *fhir.Node) (c int, ok bool) {
 	if n.Type == "Quantity" || limit.Type == "Quantity" {
 		nv, lv := n.First("value"), limit.First("value")
-		if nv == nil || lv == nil || n.Text("code") != limit.Text("code") {
+		if nv == nil || lv == nil {
 			return 0, false
+		}
+		if n.Text("code") != limit.Text("code") {
+			return compareUCUM(n, limit)
 		}
 		n, limit = nv, lv
 	}
@@ -77,4 +81,34 @@ func compareValue(n, limit *fhir.Node) (c int, ok bool) {
 		return strings.Compare(a[:l], b[:l]), true
 	}
 	return 0, false
+}
+
+const ucumSystem = "http://unitsofmeasure.org"
+
+// ucumLess and ucumMore compare two Quantities after converting their UCUM units, which
+// FHIRPath's comparison does.
+var (
+	ucumLess = fhirpath.MustCompile("%q < %limit")
+	ucumMore = fhirpath.MustCompile("%q > %limit")
+)
+
+// compareUCUM compares Quantities in different UCUM units of the same dimension ("-1 g"
+// with "0 kg"); ok is false when either is not UCUM or the units do not convert.
+func compareUCUM(q, limit *fhir.Node) (c int, ok bool) {
+	if q.Text("system") != ucumSystem || limit.Text("system") != ucumSystem {
+		return 0, false
+	}
+	env := &fhirpath.Env{Vars: map[string]*fhir.Node{"q": q, "limit": limit}}
+	less, err1 := ucumLess.EvaluateWith(q, env)
+	more, err2 := ucumMore.EvaluateWith(q, env)
+	if err1 != nil || err2 != nil || len(less) != 1 || len(more) != 1 {
+		return 0, false
+	}
+	switch {
+	case less[0].String() == "true":
+		return -1, true
+	case more[0].String() == "true":
+		return 1, true
+	}
+	return 0, true
 }

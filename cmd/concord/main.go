@@ -21,7 +21,8 @@ const usage = `usage:
   concord serve  [--addr 127.0.0.1:8080] [--data DIR | --database postgres://…] [--max-body BYTES]
   concord import [--data DIR | --database postgres://…] FILE|DIR…
   concord fhirpath [-r RESOURCE.json|-] EXPR | --batch
-  concord validate [--profile URL] FILE…
+  concord validate [--packages PATH…] [--profile URL] FILE…
+  concord terminology load snomed [--data DIR] [--module SCTID] RELEASE…
 
 Every serve and import flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
 
@@ -40,6 +41,8 @@ func main() {
 		err = fhirpathCmd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
 	case "validate":
 		err = validateCmd(os.Args[2:], os.Stdout, os.Stderr)
+	case "terminology":
+		err = terminologyCmd(os.Args[2:], os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

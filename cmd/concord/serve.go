@@ -43,6 +43,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := openSNOMED(*data, conf.terms, slog.Default()); err != nil {
+		return err
+	}
 	if err := conf.attach(ctx, svc); err != nil {
 		return err
 	}

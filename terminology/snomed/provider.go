@@ -208,3 +208,19 @@ func (f *filter) Concepts(ctx context.Context, yield func(terminology.Concept) b
 	}
 	return ctx.Err()
 }
+
+var _ terminology.Subsumer = (*Provider)(nil)
+
+// Subsumes answers CodeSystem/$subsumes: a subsumes b when b is a or one of its
+// descendants. Codes that are not concepts of the edition are an error.
+func (p *Provider) Subsumes(ctx context.Context, a, b string) (bool, error) {
+	x, okA := parseCode(a)
+	y, okB := parseCode(b)
+	switch {
+	case !okA || !p.e.Known(x):
+		return false, fmt.Errorf("%w: %s is not a SNOMED CT concept", terminology.ErrUnknownCode, a)
+	case !okB || !p.e.Known(y):
+		return false, fmt.Errorf("%w: %s is not a SNOMED CT concept", terminology.ErrUnknownCode, b)
+	}
+	return p.e.Subsumes(x, y), nil
+}

@@ -61,13 +61,30 @@ func BenchmarkParseMarshal(b *testing.B) {
 
 // BenchmarkParse measures parsing alone.
 func BenchmarkParse(b *testing.B) {
-	resources := syntheaResources(b)
+	raw := syntheaResources(b)
+	resources := make([][]byte, len(raw))
+	for i, r := range raw {
+		resources[i] = r
+	}
+	benchParse(b, resources, Parse)
+}
+
+// BenchmarkParseXML parses the resources of BenchmarkParse from XML; ns/op compare directly.
+func BenchmarkParseXML(b *testing.B) { benchParse(b, syntheaXML(b), ParseXML) }
+
+// BenchmarkMarshal measures serializing alone.
+func BenchmarkMarshal(b *testing.B) { benchMarshal(b, Marshal) }
+
+// BenchmarkMarshalXML serializes the resources of BenchmarkMarshal as XML.
+func BenchmarkMarshalXML(b *testing.B) { benchMarshal(b, MarshalXML) }
+
+func benchParse(b *testing.B, resources [][]byte, parse func([]byte) (*Resource, error)) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	n := 0
 	for range b.N {
 		for _, r := range resources {
-			if _, err := Parse(r); err != nil {
+			if _, err := parse(r); err != nil {
 				b.Fatal(err)
 			}
 			n++
@@ -76,8 +93,7 @@ func BenchmarkParse(b *testing.B) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
 }
 
-// BenchmarkMarshal measures serializing alone.
-func BenchmarkMarshal(b *testing.B) {
+func benchMarshal(b *testing.B, marshal func(*Node) []byte) {
 	resources := syntheaResources(b)
 	roots := make([]*Node, len(resources))
 	for i, r := range resources {
@@ -92,7 +108,7 @@ func BenchmarkMarshal(b *testing.B) {
 	n := 0
 	for range b.N {
 		for _, r := range roots {
-			Marshal(r)
+			marshal(r)
 			n++
 		}
 	}
@@ -114,44 +130,4 @@ func syntheaXML(b *testing.B) [][]byte {
 	}
 	b.SetBytes(int64(size))
 	return out
-}
-
-// BenchmarkParseXML parses the resources of BenchmarkParse from XML; ns/op compare directly.
-func BenchmarkParseXML(b *testing.B) {
-	resources := syntheaXML(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for range b.N {
-		for _, r := range resources {
-			if _, err := ParseXML(r); err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
-}
-
-// BenchmarkMarshalXML serializes the resources of BenchmarkMarshal as XML.
-func BenchmarkMarshalXML(b *testing.B) {
-	resources := syntheaResources(b)
-	roots := make([]*Node, len(resources))
-	for i, r := range resources {
-		res, err := Parse(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		roots[i] = res.Root
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for range b.N {
-		for _, r := range roots {
-			MarshalXML(r)
-			n++
-		}
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
 }

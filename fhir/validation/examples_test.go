@@ -155,26 +155,7 @@ func BenchmarkValidate(b *testing.B) {
 // BenchmarkValidateSynthea validates the resources of the Synthea sample bundles (the shape
 // of data an import brings), one resource at a time.
 func BenchmarkValidateSynthea(b *testing.B) {
-	files, _ := filepath.Glob("../../../shared/data/synthea/bundles/*.json")
-	if len(files) == 0 {
-		b.Skip("Synthea bundles not found in ../shared/data/synthea/bundles")
-	}
-	var resources []*fhir.Resource
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		bundle, err := fhir.Parse(raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, e := range bundle.Root.Child("entry") {
-			if r := e.First("resource"); r != nil {
-				resources = append(resources, &fhir.Resource{Type: r.Type, ID: r.Text("id"), Root: r})
-			}
-		}
-	}
+	resources := syntheaResources(b)
 	v, err := New(definitions.R4())
 	if err != nil {
 		b.Fatal(err)

@@ -588,6 +588,11 @@ func (p *parser) primitive(typ string, i int) any {
 		if strings.ContainsAny(s, " \t\r\n") {
 			p.fail("invalid %s %q (contains whitespace)", typ, s)
 		}
+		// A urn:uuid: names a UUID, whatever the element's type. (urn:oid: is not held to
+		// the oid syntax here: published profiles use it loosely as an opaque name.)
+		if strings.HasPrefix(s, "urn:uuid:") && !reUUID.MatchString(s) {
+			p.fail("invalid %s %q (not a UUID)", typ, s)
+		}
 	}
 	if !valid {
 		p.fail("invalid %s %q", typ, s)

@@ -144,6 +144,8 @@ func TestScanDocument(t *testing.T) {
 		{"no-break space is not whitespace", "{\u00a0\"resourceType\":\"Patient\"}", "invalid JSON"},
 		{"leading byte order mark is ignored", "\ufeff{\"resourceType\":\"Patient\"}", ""},
 		{"byte order mark inside", "{\ufeff\"resourceType\":\"Patient\"}", "invalid JSON"},
+		{"urn:uuid uri that is no UUID", `{"resourceType":"Patient","implicitRules":"urn:uuid:c757873d-ec9a-4326-a141-556f43239520asdf"}`, `not a UUID`},
+		{"urn:uuid uri", `{"resourceType":"Patient","implicitRules":"urn:uuid:c757873d-ec9a-4326-a141-556f43239520"}`, ""},
 		{"fhir_comments is not R4", `{"resourceType":"Patient","fhir_comments":["x"]}`, `unknown element "fhir_comments"`},
 		{"empty", ``, "invalid JSON"},
 		{"only whitespace", " \n", "invalid JSON"},

@@ -59,7 +59,7 @@ func importCmd(args []string) error {
 	defer st.Close()
 	svc.Validation = policy
 	if policy.Mode(interaction.SourceImport) != interaction.ValidateOff {
-		conf, err := loadConformance(vf.packages, slog.Default())
+		conf, err := loadConformance(vf.config(), slog.Default())
 		if err != nil {
 			return err
 		}

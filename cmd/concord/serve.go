@@ -39,7 +39,7 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 	svc.Validation = policy
-	conf, err := loadConformance(vf.packages, slog.Default())
+	conf, err := loadConformance(vf.config(), slog.Default())
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func TestTerminologyFromStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conf, err := loadConformance(nil, log)
+		conf, err := loadConformance(conformanceConfig{}, log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func TestTerminologyLoadSNOMED(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conf, err := loadConformance(nil, log)
+	conf, err := loadConformance(conformanceConfig{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

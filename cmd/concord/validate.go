@@ -29,6 +29,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	profile := fs.String("profile", "", "canonical URL of a profile to validate against, besides the core definitions and the profiles each resource claims in meta.profile")
+	unknownExt := addUnknownExtensionsFlag(fs)
 	var pkgs listFlag
 	pkgs.addEnv("packages")
 	fs.Var(&pkgs, "packages", "FHIR packages to load profiles and terminology from: .tgz files or folders of JSON/XML conformance resources; repeat or separate with commas (CONCORD_PACKAGES)")
@@ -46,7 +47,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("no files to validate")
 	}
-	conf, err := loadConformance(pkgs, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	conf, err := loadConformance(conformanceConfig{packages: pkgs, unknownExtensions: *unknownExt}, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,8 @@ func TestValidateCmd(t *testing.T) {
 		{"several", []string{"testdata/patient.json", "testdata/observation-no-status.json"}, []bool{true, false}, errInvalid, nil},
 		{"core profile", []string{"--profile", "http://hl7.org/fhir/StructureDefinition/Patient", "testdata/patient.json"}, []bool{true}, nil, nil},
 		{"profile not loaded", []string{"--profile", "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient", "testdata/patient.json"}, []bool{false}, errInvalid, []string{`"code":"not-found"`}},
+		{"unknown extension", []string{"testdata/patient-foreign-extension.json"}, []bool{false}, errInvalid, []string{`could not be found`}},
+		{"unknown extension as a warning", []string{"--unknown-extensions", "warning", "testdata/patient-foreign-extension.json"}, []bool{true}, nil, []string{`"severity":"warning"`}},
 		{"profile from a package", []string{"--packages", "testdata/package", "--profile", "http://example.org/fhir/StructureDefinition/gendered-patient", "testdata/patient-no-gender.json", "testdata/patient.json"}, []bool{false, true}, errInvalid, []string{`Patient.gender`, `dom-6`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 type validationFlags struct {
 	mode, sources *string
 	packages      listFlag
+	unknownExt    *string
 }
 
 func addValidationFlags(fs *flag.FlagSet) *validationFlags {
@@ -31,9 +32,27 @@ func addValidationFlags(fs *flag.FlagSet) *validationFlags {
 		sources: fs.String("validate-sources", envDefault("validate-sources", ""),
 			"per-source modes overriding --validate, e.g. import=off,http=enforce (sources: http, import) (CONCORD_VALIDATE_SOURCES)"),
 	}
+	f.unknownExt = addUnknownExtensionsFlag(fs)
 	f.packages.addEnv("packages")
 	fs.Var(&f.packages, "packages", "FHIR packages to load profiles and terminology from: .tgz files or folders of JSON/XML conformance resources; repeat or separate with commas (CONCORD_PACKAGES)")
 	return f
+}
+
+func addUnknownExtensionsFlag(fs *flag.FlagSet) *string {
+	return fs.String("unknown-extensions", envDefault("unknown-extensions", "error"),
+		"an extension whose definition no loaded package holds is an error (as in the reference validator) or a warning (CONCORD_UNKNOWN_EXTENSIONS)")
+}
+
+// config is what loadConformance needs from the flags.
+func (f *validationFlags) config() conformanceConfig {
+	return conformanceConfig{packages: f.packages, unknownExtensions: *f.unknownExt}
+}
+
+// conformanceConfig says what validation loads and how strict it is.
+type conformanceConfig struct {
+	packages []string
+	// unknownExtensions is "error" (the default) or "warning".
+	unknownExtensions string
 }
 
 // policy reads the flags; check it before opening the store, so a typo fails fast.
@@ -76,13 +95,21 @@ type conformance struct {
 // loadConformance loads the core definitions and terminology and the given packages. A
 // package that cannot be read stops the start; a file in it that cannot be read, or a
 // profile whose snapshot cannot be generated, is logged.
-func loadConformance(paths []string, log *slog.Logger) (*conformance, error) {
+func loadConformance(cfg conformanceConfig, log *slog.Logger) (*conformance, error) {
+	var warnUnknown bool
+	switch cfg.unknownExtensions {
+	case "", "error":
+	case "warning":
+		warnUnknown = true
+	default:
+		return nil, fmt.Errorf("--unknown-extensions %q: want error or warning", cfg.unknownExtensions)
+	}
 	ts, err := terminology.Core()
 	if err != nil {
 		return nil, err
 	}
 	c := &conformance{profiles: profiles.New(), terms: ts, canonicals: validation.NewCanonicalStore(), log: log}
-	for _, p := range paths {
+	for _, p := range cfg.packages {
 		pkg, err := packages.Load(p)
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", p, err)
@@ -99,7 +126,8 @@ func loadConformance(paths []string, log *slog.Logger) (*conformance, error) {
 		log.Info("package loaded", "package", p, "name", pkg.Name, "version", pkg.Version, "resources", n)
 	}
 	c.checkProfiles()
-	v, err := validation.NewWith(definitions.R4(), validation.Options{Profiles: c.profiles, Terminology: c.terms, Resources: c.canonicals})
+	v, err := validation.NewWith(definitions.R4(), validation.Options{Profiles: c.profiles, Terminology: c.terms, Resources: c.canonicals,
+		UnknownExtensionsAreWarnings: warnUnknown})
 	if err != nil {
 		return nil, err
 	}

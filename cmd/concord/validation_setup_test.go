@@ -35,7 +35,7 @@ func TestConformanceFromPackagesAndStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		svc.Validation = interaction.ValidationPolicy{Default: interaction.ValidateEnforce}
-		conf, err := loadConformance([]string{filepath.Join("testdata", "package")}, log)
+		conf, err := loadConformance(conformanceConfig{packages: []string{filepath.Join("testdata", "package")}}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestConformanceFromPackagesAndStore(t *testing.T) {
 
 func TestLoadConformanceBadPackage(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, err := loadConformance([]string{filepath.Join(t.TempDir(), "missing.tgz")}, log)
+	_, err := loadConformance(conformanceConfig{packages: []string{filepath.Join(t.TempDir(), "missing.tgz")}}, log)
 	if err == nil || !strings.Contains(err.Error(), "missing.tgz") {
 		t.Errorf("missing package: err %v", err)
 	}
@@ -117,7 +117,7 @@ func TestQuestionnaireTakenUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc.Validation = interaction.ValidationPolicy{Default: interaction.ValidateEnforce}
-	conf, err := loadConformance(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	conf, err := loadConformance(conformanceConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

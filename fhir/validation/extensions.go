@@ -33,6 +33,9 @@ func (p *pwalk) extension(n *fhir.Node, path string, parent, res, root *fhir.Nod
 	case sd == nil && modifier:
 		p.add(fhir.SeverityError, fhir.IssueStructure, path, "The modifier extension %s could not be found, so the resource cannot be safely processed", url)
 		return
+	case sd == nil && p.pv.unknownExtWarn:
+		p.add(fhir.SeverityWarning, fhir.IssueStructure, path, "The extension %s could not be found, so it was not checked", url)
+		return
 	case sd == nil:
 		p.add(fhir.SeverityError, fhir.IssueStructure, path, "The extension %s could not be found so is not allowed here", url)
 		return

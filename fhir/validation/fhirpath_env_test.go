@@ -42,3 +42,34 @@ func TestConstraintEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownExtensionsAreWarnings(t *testing.T) {
+	res, err := fhir.Parse([]byte(`{"resourceType":"Patient",
+	 "extension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/us-core-race","valueString":"x"}],
+	 "modifierExtension":[{"url":"http://hl7.org/fhir/us/core/StructureDefinition/unknown-modifier","valueString":"x"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, warn := range []bool{false, true} {
+		v, err := NewWith(definitions.R4(), Options{UnknownExtensionsAreWarnings: warn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ext, mod := "", ""
+		for _, i := range v.Validate(res) {
+			switch i.Expression[0] {
+			case "Patient.extension[0]":
+				ext = i.Severity
+			case "Patient.modifierExtension[0]":
+				mod = i.Severity
+			}
+		}
+		wantExt := fhir.SeverityError
+		if warn {
+			wantExt = fhir.SeverityWarning
+		}
+		if ext != wantExt || mod != fhir.SeverityError {
+			t.Errorf("warnings %v: unknown extension %q, unknown modifier extension %q", warn, ext, mod)
+		}
+	}
+}

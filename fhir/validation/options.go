@@ -18,6 +18,11 @@ type Options struct {
 	// Resources resolves other canonical resources (the Questionnaire a QuestionnaireResponse
 	// answers); nil means only contained ones are found.
 	Resources CanonicalResolver
+	// UnknownExtensionsAreWarnings reports an extension whose definition is not loaded as a
+	// warning rather than an error (the reference validator's default). For feeds that carry
+	// other jurisdictions' extensions whose packages are not loaded. Unknown modifier
+	// extensions stay errors: what they change cannot be known.
+	UnknownExtensionsAreWarnings bool
 }
 
 // NewWith builds a validator for reg that also checks resources against the profiles
@@ -36,7 +41,7 @@ func NewWith(reg *definitions.Registry, opts Options) (*Validator, error) {
 			return nil, err
 		}
 	}
-	return &Validator{reg: reg, cs: cs, pv: &profileValidator{src: src, terms: opts.Terminology},
+	return &Validator{reg: reg, cs: cs, pv: &profileValidator{src: src, terms: opts.Terminology, unknownExtWarn: opts.UnknownExtensionsAreWarnings},
 		resources: opts.Resources}, nil
 }
 

@@ -18,10 +18,12 @@ import (
 // profileValidator is the profile-driven part of a Validator: where definitions come from,
 // the terminology that decides bindings, and what has been prepared per StructureDefinition.
 type profileValidator struct {
-	src       *profiles.Set
-	terms     CodeChecker
-	prepared  sync.Map // *profiles.StructureDefinition -> *prepared
-	nPrepared atomic.Int64
+	src   *profiles.Set
+	terms CodeChecker
+	// unknownExtWarn downgrades unknown (non-modifier) extensions to warnings.
+	unknownExtWarn bool
+	prepared       sync.Map // *profiles.StructureDefinition -> *prepared
+	nPrepared      atomic.Int64
 	// coreBindings caches the binding of each core element (*definitions.Element ->
 	// *profiles.Binding, noBinding for none).
 	coreBindings sync.Map

@@ -400,6 +400,8 @@ func termError(err error) *fhir.Error {
 			return fhir.Errorf(422, fhir.IssueTooCostly, "%v", err)
 		}
 		return fhir.Errorf(422, fhir.IssueNotSupported, "%v", err)
+	case errors.Is(err, terminology.ErrInvalidValueSet):
+		return fhir.Errorf(400, fhir.IssueInvalid, "%v", err)
 	case errors.Is(err, terminology.ErrCircular):
 		return fhir.Errorf(422, fhir.IssueProcessing, "%v", err)
 	case errors.Is(err, terminology.ErrNoHierarchy):
@@ -771,6 +773,9 @@ func (t *termOp) valueSet(ctx context.Context) (*valueSetRef, *fhir.Error) {
 	}
 	if _, ok := t.ts.ValueSet(canonical); !ok {
 		return nil, fhir.Errorf(404, fhir.IssueNotFound, "value set %s is not held here", canonical)
+	}
+	if err := t.ts.CheckValueSet(ctx, canonical); err != nil {
+		return nil, termError(err) // an implicit value set with invalid ECL, say
 	}
 	return &valueSetRef{canonical: canonical}, nil
 }

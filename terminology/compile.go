@@ -308,6 +308,8 @@ type compiled struct {
 	// deps holds the URLs of every code system and value set the result was drawn from,
 	// held or not, so that adding any of them drops it.
 	deps map[string]struct{}
+	// implicit lists an implicit value set (a provider's "?fhir_vs" URL) on demand.
+	implicit *implicitList
 
 	listOnce sync.Once
 	list     []ExpansionEntry
@@ -327,11 +329,18 @@ func (c *compiler) valueSet(ctx context.Context, ref string) *compiled {
 	}
 	vs := c.s.resolveValueSet(ref)
 	cv := &compiled{deps: map[string]struct{}{}}
+	icv, implicit := (*compiled)(nil), false
 	if vs == nil {
+		icv, implicit = c.implicit(ctx, ref)
+	}
+	switch {
+	case implicit:
+		cv = icv
+	case vs == nil:
 		url, _, _ := splitCanonical(ref)
 		cv.deps[ref], cv.deps[url] = struct{}{}, struct{}{}
 		cv.err = fmt.Errorf("%w: %s", ErrUnknownValueSet, ref)
-	} else {
+	default:
 		cv.url, cv.version = vs.url, vs.version
 		cv.deps[vs.url] = struct{}{}
 		key := vs.url + "|" + vs.version
@@ -448,6 +457,8 @@ func (c *compiler) include(ctx context.Context, cv *compiled, inc *include) (*vs
 		}
 		var s *vsSet
 		switch {
+		case sub.err == nil && sub.implicit != nil:
+			s = single(sub.implicit.members(ctx, ref))
 		case sub.err == nil:
 			s = sub.set
 		case errors.Is(sub.err, ErrUnknownValueSet):

@@ -11,11 +11,11 @@ import (
 // list is worked out once per value set; options filter and page it. It fails with an
 // error wrapping ErrUnknownValueSet, ErrNotEnumerable or ErrCircular.
 func (s *Service) Expand(ctx context.Context, valueSet string, opts ExpandOptions) (*Expansion, error) {
-	return s.compiledFor(ctx, valueSet).expand(opts)
+	return s.compiledFor(ctx, valueSet).expand(ctx, opts)
 }
 
-func (cv *compiled) expand(opts ExpandOptions) (*Expansion, error) {
-	list, err := cv.entries()
+func (cv *compiled) expand(ctx context.Context, opts ExpandOptions) (*Expansion, error) {
+	list, err := cv.entries(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,10 @@ func (cv *compiled) expand(opts ExpandOptions) (*Expansion, error) {
 }
 
 // entries returns the value set's codes in compose order, built once.
-func (cv *compiled) entries() ([]ExpansionEntry, error) {
+func (cv *compiled) entries(ctx context.Context) ([]ExpansionEntry, error) {
+	if cv.implicit != nil {
+		return cv.implicit.entries(ctx, cv.url)
+	}
 	cv.listOnce.Do(func() {
 		if cv.err != nil {
 			cv.listErr = cv.err

@@ -45,7 +45,8 @@ func (s *Service) CompileValueSet(ctx context.Context, res *fhir.Resource) (*Inl
 
 // Expand lists the value set's codes, as Service.Expand.
 func (v *InlineValueSet) Expand(opts ExpandOptions) (*Expansion, error) {
-	return v.cv.expand(opts)
+	// Only an implicit value set lists lazily under a context, and an inline one never is.
+	return v.cv.expand(context.Background(), opts)
 }
 
 // ValidateCode checks a coding against the value set, as Service.ValidateCode.

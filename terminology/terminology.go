@@ -259,13 +259,13 @@ func (s *Service) CodeSystem(canonical string) (CodeSystemProvider, bool) {
 }
 
 // ValueSet describes a held value set: the latest version, or the one named by a
-// "url|version" canonical.
+// "url|version" canonical, or an implicit value set of a held code system ("…?fhir_vs…").
 func (s *Service) ValueSet(canonical string) (Info, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	vs := s.resolveValueSet(canonical)
 	if vs == nil {
-		return Info{}, false
+		return s.implicitInfo(canonical)
 	}
 	return Info{URL: vs.url, Version: vs.version, Name: vs.name, Title: vs.title, Status: vs.status}, true
 }

@@ -84,10 +84,17 @@ func (p *Provider) Lookup(ctx context.Context, code string) (terminology.Concept
 }
 
 // Filter evaluates property "concept" with is-a, descendent-of, is-not-a, generalizes, =
-// and in (members of a simple refset, or of any of a comma-separated list).
+// and in (members of a simple refset, or of any of a comma-separated list), property
+// "constraint" with = and an ECL expression, and "expressions = false" (no
+// post-coordinated expressions, which the edition never holds: every concept).
 func (p *Provider) Filter(ctx context.Context, property, op, value string) (terminology.ConceptFilter, error) {
-	if property != "concept" {
-		return nil, fmt.Errorf("%w: SNOMED CT property %q (only concept)", terminology.ErrUnsupportedFilter, property)
+	switch {
+	case property == "constraint" && op == "=":
+		return p.eclFilter(value, "constraint")
+	case property == "expressions" && op == "=" && value == "false":
+		return allFilter{p.e}, nil
+	case property != "concept":
+		return nil, fmt.Errorf("%w: SNOMED CT filter %s %s %s (properties concept, constraint =, expressions = false)", terminology.ErrUnsupportedFilter, property, op, value)
 	}
 	switch op {
 	case "is-a", "descendent-of", "is-not-a", "generalizes", "=", "in":

@@ -63,6 +63,9 @@ func importCmd(args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := openSNOMED(*data, conf.terms, slog.Default()); err != nil {
+			return err
+		}
 		if err := conf.attach(ctx, svc); err != nil {
 			return err
 		}

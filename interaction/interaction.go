@@ -1,8 +1,9 @@
 // Package interaction carries out FHIR RESTful interactions — read, vread, create, update,
-// patch, delete (each also conditional), history, search, compartments, $everything, the
-// terminology operations, batch and transaction — over a store.Store, independent of HTTP. The HTTP server, the import
-// command and the integration engine all write through it, so that every write gets the same
-// checks, versioning and index.
+// patch, delete (each also conditional), history, search, compartments, $everything,
+// $validate, the terminology operations, batch and transaction — over a store.Store,
+// independent of HTTP. The HTTP server, the import command and the integration engine all
+// write through it, so that every write gets the same checks, validation, versioning and
+// index.
 package interaction
 
 import (

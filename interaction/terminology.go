@@ -103,11 +103,17 @@ func (s *Service) terminologyOp(ctx context.Context, req *Request, typ, id, op s
 	if e != nil {
 		return failure(e)
 	}
-	body, err := json.Marshal(out)
+	// Through the element model, so the answer is canonical FHIR JSON (resourceType first,
+	// elements in definition order) and is known to be a valid resource.
+	raw, err := json.Marshal(out)
 	if err != nil {
 		return failure(err)
 	}
-	return &Response{Status: 200, Body: body}
+	res, err := fhir.Parse(raw)
+	if err != nil {
+		return failure(err)
+	}
+	return &Response{Status: 200, Body: res.Bytes()}
 }
 
 // termOp is one terminology operation's inputs.

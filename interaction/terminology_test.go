@@ -37,6 +37,7 @@ func TestTerminologyOperations(t *testing.T) {
 		want                            string // a fragment of the answer
 	}{
 		{name: "lookup", method: "GET", path: "CodeSystem/$lookup", query: "system=http://example.org/cs&code=b", status: 200, want: `"valueString":"B"`},
+		{name: "canonical JSON", method: "GET", path: "CodeSystem/$lookup", query: "system=http://example.org/cs&code=b", status: 200, want: `{"resourceType":"Parameters","parameter":[{"name":"name"`},
 		{name: "lookup parent", method: "GET", path: "CodeSystem/$lookup", query: "system=http://example.org/cs&code=b&property=inactive,parent", status: 200, want: `"valueCode":"a"`},
 		{name: "core not loaded", method: "GET", path: "CodeSystem/$lookup", query: "system=http://hl7.org/fhir/administrative-gender&code=male", status: 404, want: "not available"},
 		{name: "POST body and query", method: "POST", path: "CodeSystem/$subsumes", query: "system=http://example.org/cs",

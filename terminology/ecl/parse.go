@@ -11,7 +11,7 @@ import (
 type Error struct {
 	Offset      int
 	Msg         string
-	Unsupported bool // the expression may be valid ECL, but uses a feature not implemented
+	Unsupported bool // the expression may be valid ECL, but uses a feature Concord does not evaluate
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s at %d", e.Msg, e.Offset) }

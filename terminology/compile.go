@@ -409,29 +409,31 @@ func expansionSet(x *storedExpansion) *vsSet {
 	return v
 }
 
-func (c *compiler) compose(ctx context.Context, cv *compiled, comp *compose) (*vsSet, error) {
-	var in, out *vsSet
-	for i := range comp.include {
-		s, err := c.include(ctx, cv, &comp.include[i])
+// union compiles the include (or exclude) entries of a compose and joins them; nil for none.
+func (c *compiler) union(ctx context.Context, cv *compiled, entries []include) (*vsSet, error) {
+	var all *vsSet
+	for i := range entries {
+		s, err := c.include(ctx, cv, &entries[i])
 		if err != nil {
 			return nil, err
 		}
-		if in == nil {
-			in = s
+		if all == nil {
+			all = s
 		} else {
-			in = unionSets(in, s)
+			all = unionSets(all, s)
 		}
 	}
-	for i := range comp.exclude {
-		s, err := c.include(ctx, cv, &comp.exclude[i])
-		if err != nil {
-			return nil, err
-		}
-		if out == nil {
-			out = s
-		} else {
-			out = unionSets(out, s)
-		}
+	return all, nil
+}
+
+func (c *compiler) compose(ctx context.Context, cv *compiled, comp *compose) (*vsSet, error) {
+	in, err := c.union(ctx, cv, comp.include)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.union(ctx, cv, comp.exclude)
+	if err != nil {
+		return nil, err
 	}
 	if out != nil {
 		in = subtractSets(ctx, in, out)

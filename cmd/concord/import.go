@@ -59,14 +59,7 @@ func importCmd(args []string) error {
 	defer st.Close()
 	svc.Validation = policy
 	if policy.Mode(interaction.SourceImport) != interaction.ValidateOff {
-		conf, err := loadConformance(vf.config(), slog.Default())
-		if err != nil {
-			return err
-		}
-		if err := openSNOMED(*data, conf.terms, slog.Default()); err != nil {
-			return err
-		}
-		if err := conf.attach(ctx, svc); err != nil {
+		if err := attachConformance(ctx, svc, vf.config(), *data, slog.Default()); err != nil {
 			return err
 		}
 	}

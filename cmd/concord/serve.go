@@ -39,14 +39,7 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 	svc.Validation = policy
-	conf, err := loadConformance(vf.config(), slog.Default())
-	if err != nil {
-		return err
-	}
-	if err := openSNOMED(*data, conf.terms, slog.Default()); err != nil {
-		return err
-	}
-	if err := conf.attach(ctx, svc); err != nil {
+	if err := attachConformance(ctx, svc, vf.config(), *data, slog.Default()); err != nil {
 		return err
 	}
 	srv := &http.Server{Addr: *addr, Handler: server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody}),

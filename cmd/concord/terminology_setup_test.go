@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/concord-health/concord/interaction"
-	"github.com/concord-health/concord/store/sqlite"
 )
 
 // TestTerminologyFromStore checks that the terminology operations answer from the
@@ -18,24 +15,8 @@ import (
 func TestTerminologyFromStore(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	open := func() (*interaction.Service, func()) {
-		st, err := sqlite.Open(ctx, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, err := newService(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conf, err := loadConformance(conformanceConfig{}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := conf.attach(ctx, svc); err != nil {
-			t.Fatal(err)
-		}
-		return svc, func() { st.Close() }
+		return openValidating(t, data, conformanceConfig{}, interaction.ValidateOff)
 	}
 	get := func(svc *interaction.Service, path string, q url.Values) (int, string) {
 		r := svc.Do(ctx, &interaction.Request{Method: "GET", Path: path, Query: q})

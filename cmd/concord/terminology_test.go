@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/concord-health/concord/interaction"
-	"github.com/concord-health/concord/store/sqlite"
 )
 
 // TestTerminologyLoadSNOMED loads the mini RF2 release into a data directory and checks that
@@ -32,26 +30,7 @@ func TestTerminologyLoadSNOMED(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	svc, err := newService(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conf, err := loadConformance(conformanceConfig{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := openSNOMED(data, conf.terms, log); err != nil {
-		t.Fatal(err)
-	}
-	if err := conf.attach(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := openValidating(t, data, conformanceConfig{}, interaction.ValidateOff)
 	get := func(path string, q url.Values) string {
 		r := svc.Do(ctx, &interaction.Request{Method: "GET", Path: path, Query: q})
 		if r.Status != 200 {

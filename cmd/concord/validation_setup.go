@@ -135,6 +135,19 @@ func loadConformance(cfg conformanceConfig, log *slog.Logger) (*conformance, err
 	return c, nil
 }
 
+// attachConformance loads what cfg names and the SNOMED CT edition saved in the data
+// directory, and makes svc validate and answer terminology operations with them (attach).
+func attachConformance(ctx context.Context, svc *interaction.Service, cfg conformanceConfig, data string, log *slog.Logger) error {
+	conf, err := loadConformance(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := openSNOMED(data, conf.terms, log); err != nil {
+		return err
+	}
+	return conf.attach(ctx, svc)
+}
+
 // add takes up one conformance resource, reporting whether validation or the terminology
 // uses it.
 func (c *conformance) add(res *fhir.Resource) bool {

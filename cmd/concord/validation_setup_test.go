@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/concord-health/concord/interaction"
-	"github.com/concord-health/concord/store/sqlite"
 )
 
 const bornPatientSD = `{"resourceType":"StructureDefinition","id":"born-patient","url":"http://example.org/fhir/StructureDefinition/born-patient",
@@ -24,25 +23,8 @@ const bornPatientSD = `{"resourceType":"StructureDefinition","id":"born-patient"
 func TestConformanceFromPackagesAndStore(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	open := func() (*interaction.Service, func()) {
-		st, err := sqlite.Open(ctx, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, err := newService(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc.Validation = interaction.ValidationPolicy{Default: interaction.ValidateEnforce}
-		conf, err := loadConformance(conformanceConfig{packages: []string{filepath.Join("testdata", "package")}}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := conf.attach(ctx, svc); err != nil {
-			t.Fatal(err)
-		}
-		return svc, func() { st.Close() }
+		return openValidating(t, data, conformanceConfig{packages: []string{filepath.Join("testdata", "package")}}, interaction.ValidateEnforce)
 	}
 	put := func(svc *interaction.Service, path, body string) int {
 		r := svc.Do(ctx, &interaction.Request{Method: "PUT", Path: path, Body: []byte(body), ContentType: "application/fhir+json"})
@@ -107,23 +89,7 @@ func TestListFlag(t *testing.T) {
 // Questionnaire written through the API.
 func TestQuestionnaireTakenUp(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	svc, err := newService(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Validation = interaction.ValidationPolicy{Default: interaction.ValidateEnforce}
-	conf, err := loadConformance(conformanceConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conf.attach(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := openValidating(t, t.TempDir(), conformanceConfig{}, interaction.ValidateEnforce)
 	put := func(path, body string) *interaction.Response {
 		return svc.Do(ctx, &interaction.Request{Method: "PUT", Path: path, Body: []byte(body), ContentType: "application/fhir+json"})
 	}

@@ -340,6 +340,22 @@ type common struct {
 	module uint64
 }
 
+// member reads the columns every reference set row starts with: the common ones, the
+// refset (a concept) and the referenced component (of the given partition, -1 for any).
+func (l *loader) member(row [][]byte, partition int, check bool) (c common, refset, ref uint64, msg string) {
+	if c, msg = l.common(row, -1, check); msg != "" {
+		return c, 0, 0, msg
+	}
+	var err error
+	if refset, err = parseID(row[4], PartitionConcept, check); err != nil {
+		return c, 0, 0, fmt.Sprintf("refsetId %q: %v", row[4], err)
+	}
+	if ref, err = parseID(row[5], partition, check); err != nil {
+		return c, 0, 0, fmt.Sprintf("referencedComponentId %q: %v", row[5], err)
+	}
+	return c, refset, ref, ""
+}
+
 func (l *loader) common(row [][]byte, partition int, check bool) (c common, msg string) {
 	var err error
 	if partition >= 0 {
@@ -447,17 +463,9 @@ func (l *loader) row(kind fileKind, row [][]byte, mapCols map[string]int, check 
 		}
 		st.rels = append(st.rels, r)
 	case kindLanguage:
-		c, msg := l.common(row, -1, check)
+		c, refset, desc, msg := l.member(row, PartitionDescription, check)
 		if msg != "" {
 			return msg
-		}
-		refset, err := parseID(row[4], PartitionConcept, check)
-		if err != nil {
-			return fmt.Sprintf("refsetId %q: %v", row[4], err)
-		}
-		desc, err := parseID(row[5], PartitionDescription, check)
-		if err != nil {
-			return fmt.Sprintf("referencedComponentId %q: %v", row[5], err)
 		}
 		acc, err := parseID(row[6], PartitionConcept, check)
 		if err != nil {
@@ -468,31 +476,15 @@ func (l *loader) row(kind fileKind, row [][]byte, mapCols map[string]int, check 
 		}
 		st.langs = append(st.langs, langRow{uuid: c.uuid, eff: c.eff, seq: st.seq, active: c.active, preferred: acc == Preferred, refset: refset, desc: desc})
 	case kindSimpleRefset:
-		c, msg := l.common(row, -1, check)
+		c, refset, ref, msg := l.member(row, -1, check)
 		if msg != "" {
 			return msg
-		}
-		refset, err := parseID(row[4], PartitionConcept, check)
-		if err != nil {
-			return fmt.Sprintf("refsetId %q: %v", row[4], err)
-		}
-		ref, err := parseID(row[5], -1, check)
-		if err != nil {
-			return fmt.Sprintf("referencedComponentId %q: %v", row[5], err)
 		}
 		st.simple = append(st.simple, memberRow{uuid: c.uuid, eff: c.eff, seq: st.seq, active: c.active, refset: refset, ref: ref})
 	case kindMap:
-		c, msg := l.common(row, -1, check)
+		c, refset, ref, msg := l.member(row, -1, check)
 		if msg != "" {
 			return msg
-		}
-		refset, err := parseID(row[4], PartitionConcept, check)
-		if err != nil {
-			return fmt.Sprintf("refsetId %q: %v", row[4], err)
-		}
-		ref, err := parseID(row[5], -1, check)
-		if err != nil {
-			return fmt.Sprintf("referencedComponentId %q: %v", row[5], err)
 		}
 		m := mapRow{uuid: c.uuid, eff: c.eff, seq: st.seq, active: c.active, refset: refset, ref: ref, target: string(row[mapCols["mapTarget"]])}
 		for _, col := range []struct {

@@ -530,22 +530,32 @@ func (c *compiler) systemPart(ctx context.Context, inc *include) *codeSet {
 	case err != nil:
 		why := fmt.Sprintf("code system %s cannot be listed: %v", p.URL(), err)
 		cs.members, cs.order = nil, nil
-		cs.rest, cs.partial = func(ctx context.Context, code string) (tri, string) {
+		cs.rest, cs.partial = codeByCode(func(ctx context.Context, code string) (bool, error) {
 			_, ok, err := p.Lookup(ctx, code)
-			switch {
-			case err != nil:
-				return unknown, err.Error()
-			case ok:
-				return yes, ""
-			case complete:
-				return no, ""
-			}
-			return unknown, incomplete
-		}, why
+			return ok, err
+		}, complete, incomplete), why
 	case !complete:
 		cs.rest, cs.partial = unknownRest(incomplete), incomplete
 	}
 	return cs
+}
+
+// codeByCode decides membership one code at a time, for content that cannot be listed:
+// a code the test finds is in; one it does not find is out only when the code system is
+// complete, and otherwise undecided for the reason incomplete gives.
+func codeByCode(test func(ctx context.Context, code string) (bool, error), complete bool, incomplete string) func(context.Context, string) (tri, string) {
+	return func(ctx context.Context, code string) (tri, string) {
+		ok, err := test(ctx, code)
+		switch {
+		case err != nil:
+			return unknown, err.Error()
+		case ok:
+			return yes, ""
+		case complete:
+			return no, ""
+		}
+		return unknown, incomplete
+	}
 }
 
 func (c *compiler) filterPart(ctx context.Context, system string, p CodeSystemProvider, f filter) *codeSet {
@@ -565,18 +575,7 @@ func (c *compiler) filterPart(ctx context.Context, system string, p CodeSystemPr
 	switch {
 	case err != nil:
 		cs.members, cs.order = nil, nil
-		cs.rest, cs.partial = func(ctx context.Context, code string) (tri, string) {
-			ok, err := flt.Match(ctx, code)
-			switch {
-			case err != nil:
-				return unknown, err.Error()
-			case ok:
-				return yes, ""
-			case complete:
-				return no, ""
-			}
-			return unknown, incomplete
-		}, fmt.Sprintf("filter %s %s %s on %s cannot be listed: %v", f.property, f.op, f.value, p.URL(), err)
+		cs.rest, cs.partial = codeByCode(flt.Match, complete, incomplete), fmt.Sprintf("filter %s %s %s on %s cannot be listed: %v", f.property, f.op, f.value, p.URL(), err)
 	case !complete:
 		cs.rest, cs.partial = unknownRest(incomplete), incomplete
 	}

@@ -487,6 +487,15 @@ func (ev *evaluator) candidates(r *Refinement) (Set, bool, error) {
 	return NewSet(ids), true, nil
 }
 
+// sources are the concepts with an attribute of type t whose value is id. Graph.Sources
+// leaves out |Is a|, whose sources are the concept's children.
+func (ev *evaluator) sources(t, id uint64) []uint64 {
+	if t == IsA {
+		return ev.g.Children(id)
+	}
+	return ev.g.Sources(t, id)
+}
+
 // mentionsIsA reports whether any attribute name of r selects |Is a|.
 func (ev *evaluator) mentionsIsA(r *Refinement) (bool, error) {
 	switch r.Kind {
@@ -559,11 +568,7 @@ func (ev *evaluator) refine(r *Refinement, id uint64, rels []Relationship) (bool
 			return false, err
 		}
 		for _, t := range types.ids {
-			sources := ev.g.Sources(t, id)
-			if t == IsA {
-				sources = ev.g.Children(id)
-			}
-			for _, s := range sources {
+			for _, s := range ev.sources(t, id) {
 				in, err := ev.has(a.Value, s)
 				if err != nil {
 					return false, err
@@ -819,11 +824,7 @@ func (ev *evaluator) matchDotted(e *Expr, id uint64) (bool, error) {
 		return false, err
 	}
 	for _, t := range types.ids {
-		sources := ev.g.Sources(t, id)
-		if t == IsA {
-			sources = ev.g.Children(id)
-		}
-		for _, s := range sources {
+		for _, s := range ev.sources(t, id) {
 			in, err := ev.match(e.Left, s)
 			if err != nil || in {
 				return in, err

@@ -12,9 +12,7 @@ import (
 // TestBundleRules validates the Bundles of testdata/bundles and expects exactly the listed
 // issues, in order (errors first).
 func TestBundleRules(t *testing.T) {
-	type want struct {
-		severity, code, path, contains string
-	}
+	type want = issueWant
 	tests := []struct {
 		file string
 		want []want
@@ -92,16 +90,7 @@ func TestBundleRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := v.Validate(res)
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d issues, want %d: %+v", len(got), len(tt.want), got)
-			}
-			for i, w := range tt.want {
-				g := got[i]
-				if g.Severity != w.severity || g.Code != w.code || strings.Join(g.Expression, ",") != w.path || !strings.Contains(g.Diagnostics, w.contains) {
-					t.Errorf("issue %d = %+v, want %+v", i, g, w)
-				}
-			}
+			expectIssues(t, v.Validate(res), tt.want)
 		})
 	}
 }
@@ -184,17 +173,12 @@ func TestWalkerRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := v.Validate(res)
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d issues, want %d: %+v", len(got), len(tt.want), got)
-			}
-			for i, w := range tt.want {
+			var want []issueWant
+			for _, w := range tt.want {
 				f := strings.SplitN(w, " ", 4)
-				g := got[i]
-				if g.Severity != f[0] || g.Code != f[1] || strings.Join(g.Expression, ",") != f[2] || !strings.Contains(g.Diagnostics, f[3]) {
-					t.Errorf("issue %d = %+v, want %s", i, g, w)
-				}
+				want = append(want, issueWant{f[0], f[1], f[2], f[3]})
 			}
+			expectIssues(t, v.Validate(res), want)
 		})
 	}
 }

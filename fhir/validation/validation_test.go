@@ -24,9 +24,7 @@ func validator(t *testing.T) *Validator {
 
 func TestValidate(t *testing.T) {
 	const narrative = `"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}`
-	type want struct {
-		severity, code, path, contains string
-	}
+	type want = issueWant
 	tests := []struct {
 		name string
 		json string
@@ -70,16 +68,7 @@ func TestValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := v.Validate(res)
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d issues, want %d: %+v", len(got), len(tt.want), got)
-			}
-			for i, w := range tt.want {
-				g := got[i]
-				if g.Severity != w.severity || g.Code != w.code || strings.Join(g.Expression, ",") != w.path || !strings.Contains(g.Diagnostics, w.contains) {
-					t.Errorf("issue %d = %+v, want %+v", i, g, w)
-				}
-			}
+			expectIssues(t, v.Validate(res), tt.want)
 		})
 	}
 }
@@ -167,5 +156,19 @@ func TestOperationOutcome(t *testing.T) {
 	oo := string(fhir.OperationOutcome(v.Validate(res)...))
 	if !strings.Contains(oo, `"expression":["Patient.contact[0]"]`) || !strings.Contains(oo, `"code":"invariant"`) {
 		t.Fatal(oo)
+	}
+}
+
+// expectIssues checks that got holds exactly the wanted issues, in order.
+func expectIssues(t *testing.T, got []fhir.Issue, want []issueWant) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d issues, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Severity != w.severity || g.Code != w.code || strings.Join(g.Expression, ",") != w.path || !strings.Contains(g.Diagnostics, w.contains) {
+			t.Errorf("issue %d = %+v, want %+v", i, g, w)
+		}
 	}
 }

@@ -136,14 +136,15 @@ func preferred(accept string) (format, bool) {
 	return formatJSON, true
 }
 
-// jsonBody turns an XML request body into the JSON that interactions take; the resource is
-// checked on the way, so a bad one fails here with the parser's OperationOutcome.
-func jsonBody(body []byte) ([]byte, *fhir.Error) {
+// jsonBody turns an XML request body into the JSON that interactions take, and the resource
+// already parsed from it, so that writes do not parse it again. The resource is checked on
+// the way, so a bad one fails here with the parser's OperationOutcome.
+func jsonBody(body []byte) (*fhir.Resource, []byte, *fhir.Error) {
 	res, err := fhir.ParseXML(body)
 	if err != nil {
-		return nil, fhir.AsError(err)
+		return nil, nil, fhir.AsError(err)
 	}
-	return fhir.Marshal(res.Root), nil
+	return res, fhir.Marshal(res.Root), nil
 }
 
 // xmlBody converts a response body (a resource in JSON) to XML.

@@ -126,7 +126,7 @@ func (s *server) fhir(w http.ResponseWriter, r *http.Request) {
 			// Interactions take JSON: convert, so that everything after this point
 			// handles one format.
 			var e *fhir.Error
-			if body, e = jsonBody(body); e != nil {
+			if req.Resource, body, e = jsonBody(body); e != nil {
 				s.writeOutcome(w, f, e)
 				return
 			}

@@ -113,6 +113,9 @@ type walker struct {
 	// bundles are the Bundles enclosing the node being walked, innermost last: references
 	// resolve in the innermost one.
 	bundles []*bundleScope
+	// env is the FHIRPath environment of the resource being walked, made once per
+	// resource rather than per element.
+	env *fhirpath.Env
 }
 
 func (w *walker) add(sev, code, path, format string, args ...any) {
@@ -273,7 +276,10 @@ func (w *walker) invariants(n *fhir.Node, path string, res, root *fhir.Node) {
 	if len(list) == 0 {
 		return
 	}
-	env := w.v.env(res, root)
+	if w.env == nil || w.env.Resource != res || w.env.RootResource != root {
+		w.env = w.v.env(res, root)
+	}
+	env := w.env
 	contained := n == res && n.Name == "contained"
 	for _, c := range list {
 		if contained && c.Key == "dom-6" {

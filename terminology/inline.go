@@ -3,7 +3,6 @@ package terminology
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/concord-health/concord/fhir"
 )
@@ -57,23 +56,5 @@ func (v *InlineValueSet) ValidateCode(ctx context.Context, c Coding) Result {
 // ValidateCodeableConcept checks the codings of a CodeableConcept, as
 // Service.ValidateCodeableConcept.
 func (v *InlineValueSet) ValidateCodeableConcept(ctx context.Context, codings []Coding) Result {
-	if len(codings) == 0 {
-		return Result{Known: true, Message: "no coding to check against value set " + v.cv.url}
-	}
-	var invalid, undecided []string
-	for _, c := range codings {
-		r := v.cv.validate(ctx, c)
-		switch {
-		case r.Valid:
-			return r
-		case r.Known:
-			invalid = append(invalid, r.Message)
-		default:
-			undecided = append(undecided, r.Message)
-		}
-	}
-	if len(undecided) > 0 {
-		return Result{Message: strings.Join(undecided, "; ")}
-	}
-	return Result{Known: true, Message: strings.Join(invalid, "; ")}
+	return v.cv.validateConcept(ctx, v.cv.url, codings)
 }

@@ -18,12 +18,18 @@ func (s *Service) ValidateCode(ctx context.Context, valueSet string, c Coding) R
 // ValidateCodeableConcept checks the codings of a CodeableConcept: it is valid when one of
 // them is; when none is but one could not be decided, no decision is made.
 func (s *Service) ValidateCodeableConcept(ctx context.Context, valueSet string, codings []Coding) Result {
+	return s.compiledFor(ctx, valueSet).validateConcept(ctx, valueSet, codings)
+}
+
+// validateConcept is ValidateCodeableConcept on a compiled value set, named valueSet in
+// messages.
+func (cv *compiled) validateConcept(ctx context.Context, valueSet string, codings []Coding) Result {
 	if len(codings) == 0 {
 		return Result{Known: true, Message: "no coding to check against value set " + valueSet}
 	}
 	var invalid, undecided []string
 	for _, c := range codings {
-		r := s.ValidateCode(ctx, valueSet, c)
+		r := cv.validate(ctx, c)
 		switch {
 		case r.Valid:
 			return r

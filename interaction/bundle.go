@@ -345,7 +345,7 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 	for _, e := range order {
 		switch {
 		case e.method == "POST" && e.ifNoneExist != "":
-			q, ferr := s.conditionQuery(e.res.Type, e.ifNoneExist)
+			q, ferr := s.conditionQuery(ctx, e.res.Type, e.ifNoneExist)
 			if ferr != nil {
 				return ferr
 			}
@@ -366,7 +366,7 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 				refs[e.fullURL] = e.res.Type + "/" + e.res.ID
 			}
 		case e.method == "PUT" && len(e.path) == 1:
-			q, ferr := s.conditionQuery(e.path[0], e.query.Encode())
+			q, ferr := s.conditionQuery(ctx, e.path[0], e.query.Encode())
 			if ferr != nil {
 				return ferr
 			}
@@ -398,7 +398,7 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 		if !s.reg.IsResource(typ) {
 			return "", fhir.Errorf(400, fhir.IssueInvalid, "conditional reference %q names no resource type", ref)
 		}
-		q, ferr := s.conditionQuery(typ, rawQ)
+		q, ferr := s.conditionQuery(ctx, typ, rawQ)
 		if ferr != nil {
 			return "", ferr
 		}
@@ -446,7 +446,7 @@ func (s *Service) entryTx(ctx context.Context, tx store.Tx, e *entry, sub *Reque
 		return s.updateTx(ctx, tx, sub, e.res, e.ix, ifMatch)
 	case "DELETE":
 		if len(e.path) == 1 {
-			q, ferr := s.conditionQuery(e.path[0], e.query.Encode())
+			q, ferr := s.conditionQuery(ctx, e.path[0], e.query.Encode())
 			if ferr != nil {
 				return nil, ferr
 			}
@@ -481,7 +481,7 @@ func (s *Service) entryTx(ctx context.Context, tx store.Tx, e *entry, sub *Reque
 		if len(e.path) == 2 {
 			id = e.path[1]
 		} else {
-			q, ferr := s.conditionQuery(typ, e.query.Encode())
+			q, ferr := s.conditionQuery(ctx, typ, e.query.Encode())
 			if ferr != nil {
 				return nil, ferr
 			}

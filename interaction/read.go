@@ -176,6 +176,9 @@ func (s *Service) search(ctx context.Context, req *Request, typ string, comp *se
 		}
 	}
 	q, warnings, err := search.Parse(s.reg, typ, params, req.Prefer.Handling == "strict")
+	if err == nil {
+		err = s.resolveCodes(ctx, q)
+	}
 	if err != nil {
 		return failure(err)
 	}

@@ -55,7 +55,7 @@ func ifMatchVersion(h string) (int64, *fhir.Error) {
 
 // conditionQuery parses the search of a conditional interaction (If-None-Exist or a
 // conditional URL). Unknown parameters are an error: guessing could update the wrong record.
-func (s *Service) conditionQuery(typ, raw string) (*search.Query, *fhir.Error) {
+func (s *Service) conditionQuery(ctx context.Context, typ, raw string) (*search.Query, *fhir.Error) {
 	vals, err := url.ParseQuery(strings.TrimPrefix(raw, "?"))
 	if err != nil {
 		return nil, fhir.Errorf(400, fhir.IssueInvalid, "invalid condition %q: %v", raw, err)
@@ -64,6 +64,9 @@ func (s *Service) conditionQuery(typ, raw string) (*search.Query, *fhir.Error) {
 		return nil, fhir.Errorf(400, fhir.IssueInvalid, "empty search condition")
 	}
 	q, _, err := search.Parse(s.reg, typ, vals, true)
+	if err == nil {
+		err = s.resolveCodes(ctx, q)
+	}
 	if err != nil {
 		return nil, fhir.AsError(err)
 	}
@@ -138,7 +141,7 @@ func (s *Service) create(ctx context.Context, req *Request, typ string) *Respons
 	}
 	var cond *search.Query
 	if req.IfNoneExist != "" {
-		if cond, ferr = s.conditionQuery(typ, req.IfNoneExist); ferr != nil {
+		if cond, ferr = s.conditionQuery(ctx, typ, req.IfNoneExist); ferr != nil {
 			return failure(ferr)
 		}
 	}
@@ -275,7 +278,7 @@ func (s *Service) conditional(ctx context.Context, req *Request, typ string) *Re
 		}
 		return failure(fhir.Errorf(405, fhir.IssueNotSupported, "DELETE on a whole type needs a search condition"))
 	}
-	cond, ferr := s.conditionQuery(typ, req.Query.Encode())
+	cond, ferr := s.conditionQuery(ctx, typ, req.Query.Encode())
 	if ferr != nil {
 		return failure(ferr)
 	}

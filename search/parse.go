@@ -401,8 +401,9 @@ func typeList(types []string) string {
 }
 
 // modifiers are the modifiers each parameter type accepts (besides a resource type on
-// references); those in unsupportedModifiers need terminology or index rows the server
-// does not have.
+// references); those in unsupportedModifiers need index rows the server does not have.
+// The token modifiers that need terminology (in, not-in, above, below) parse here and are
+// resolved to code lists before the search runs (Filter.NeedsCodes).
 var modifiers = map[string][]string{
 	"string":    {"missing", "exact", "contains"},
 	"token":     {"missing", "text", "not", "above", "below", "in", "not-in", "of-type"},
@@ -415,7 +416,7 @@ var modifiers = map[string][]string{
 }
 
 var unsupportedModifiers = map[string][]string{
-	"token":     {"above", "below", "in", "not-in", "of-type"},
+	"token":     {"of-type"},
 	"reference": {"above", "below"},
 }
 
@@ -532,8 +533,16 @@ func (p *parser) value(types []string, sp *definitions.SearchParam, mod, raw str
 		v := unescape(raw)
 		return Value{Raw: v}, nil
 	case "token":
-		if mod == "text" {
+		switch mod {
+		case "text", "in", "not-in":
+			// :in and :not-in name a value set by its canonical, which may carry "|version".
 			return Value{Raw: unescape(raw)}, nil
+		case "above", "below":
+			v, err := tokenValue(raw)
+			if err == nil && (v.System == "" || v.Code == "") {
+				err = fmt.Errorf("%q: :%s needs system|code, since a hierarchy belongs to a code system", v.Raw, mod)
+			}
+			return v, err
 		}
 		return tokenValue(raw)
 	case "reference":

@@ -94,4 +94,46 @@ type Value struct {
 	Parts []Value
 	// Missing is the :missing value.
 	Missing bool
+	// Codes are the codes, by system, that a token value with :in, :not-in, :above or
+	// :below stands for, filled in from the terminology before the search runs (Resolve).
+	// Nil until then; an empty non-nil map matches nothing.
+	Codes map[string][]string
+}
+
+// NeedsCodes reports whether f's values must be resolved to code lists by a terminology
+// service before a store can run it.
+func (f *Filter) NeedsCodes() bool {
+	if f.Param == nil || f.Param.Type != "token" {
+		return false
+	}
+	switch f.Modifier {
+	case "in", "not-in", "above", "below":
+		return true
+	}
+	return false
+}
+
+// Resolve calls resolve for every filter of q (chained and reverse-chained ones included)
+// that NeedsCodes, so it can fill in each value's Codes.
+func (q *Query) Resolve(resolve func(f *Filter) error) error {
+	var walk func(f *Filter) error
+	walk = func(f *Filter) error {
+		switch {
+		case f == nil:
+			return nil
+		case f.Chain != nil:
+			return walk(f.Chain)
+		case f.Has != nil:
+			return walk(f.Has.Filter)
+		case f.NeedsCodes():
+			return resolve(f)
+		}
+		return nil
+	}
+	for _, f := range q.Filters {
+		if err := walk(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }

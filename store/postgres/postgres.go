@@ -41,6 +41,8 @@ var dialect = sqlstore.Dialect{
 	CopyMinRows: copyMinRows,
 	// pgx prepares and caches every statement per connection.
 	DriverCachesStatements: true,
+	ListOpen:               "SELECT jsonb_array_elements_text(CAST(",
+	ListClose:              " AS jsonb))",
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value DSN) and creates the

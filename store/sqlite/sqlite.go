@@ -29,6 +29,8 @@ var dialect = sqlstore.Dialect{
 	InsertVerb:           "INSERT OR IGNORE INTO",
 	ByRowKey:             " NOT INDEXED",
 	GroupCommit:          true,
+	ListOpen:             "SELECT value FROM json_each(",
+	ListClose:            ")",
 	// analysis_limit bounds the rows sampled per index, so a refresh stays in milliseconds.
 	Analyze: "PRAGMA analysis_limit=1000; ANALYZE",
 }

@@ -65,6 +65,10 @@ type Dialect struct {
 	// NewReader, when set, opens the Reader that runs the reads of searches and of Read in
 	// place of database/sql, once the schema exists; the store closes it.
 	NewReader func() (Reader, error)
+	// ListOpen and ListClose wrap one parameter holding a JSON array of strings into a
+	// subquery listing them, for IN lists too long for one placeholder each (a value set's
+	// codes): "SELECT value FROM json_each(" and ")" on SQLite.
+	ListOpen, ListClose string
 	// GroupCommit: the database has one writer, and concurrent write transactions are run
 	// through one goroutine and committed together (see group.go).
 	GroupCommit bool

@@ -1,7 +1,9 @@
 package sqlstore
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -131,7 +133,7 @@ func rank(f *search.Filter) int {
 		return never
 	case f.Chain != nil:
 		return rank(f.Chain)
-	case f.Modifier == "missing" || f.Modifier == "not":
+	case f.Modifier == "missing" || f.Modifier == "not" || f.Modifier == "not-in":
 		return never
 	case f.Param.Code == "_id":
 		return 0
@@ -145,6 +147,17 @@ func rank(f *search.Filter) int {
 		switch {
 		case f.Modifier == "text":
 			return 5
+		case f.NeedsCodes():
+			n := 0
+			for _, v := range f.Values {
+				for _, codes := range v.Codes {
+					n += len(codes)
+				}
+			}
+			if n > maxInlineCodes {
+				return 5
+			}
+			return 3
 		case strings.Contains(f.Param.Code, "identifier"):
 			return 1
 		}
@@ -230,7 +243,10 @@ func (b *builder) cond(f *search.Filter, r string, types []string, m mode) error
 				tp := b.pids(types, f.Param.Code, search.TextParamID)
 				add("idx_string", func() error { b.stringConds(tp, "", v.Raw); return nil })
 			default:
-				not = f.Modifier == "not"
+				if f.NeedsCodes() && v.Codes == nil {
+					return fmt.Errorf("search parameter %s:%s has not been resolved through the terminology", f.Param.Code, f.Modifier)
+				}
+				not = f.Modifier == "not" || f.Modifier == "not-in"
 				add("idx_token", func() error { b.tokenConds(pids, v); return nil })
 			}
 		case "reference":
@@ -440,6 +456,10 @@ func (b *builder) stringConds(pids []any, mod, raw string) {
 
 func (b *builder) tokenConds(pids []any, v search.Value) {
 	b.pidCond("pid", pids)
+	if v.Codes != nil {
+		b.codeSetConds(v.Codes)
+		return
+	}
 	if v.Code != "" {
 		b.w(" AND code = ")
 		b.arg(v.Code)
@@ -449,6 +469,48 @@ func (b *builder) tokenConds(pids []any, v search.Value) {
 		b.arg(v.System)
 	}
 }
+
+// codeSetConds matches the codes a terminology modifier resolved to, system by system.
+func (b *builder) codeSetConds(codes map[string][]string) {
+	systems := slices.Sorted(maps.Keys(codes)) // the same text for the same query
+	b.w(" AND (")
+	n := 0
+	for _, system := range systems {
+		list := codes[system]
+		if len(list) == 0 {
+			continue
+		}
+		if n > 0 {
+			b.w(" OR ")
+		}
+		n++
+		b.w("(system = ")
+		b.arg(system)
+		b.w(" AND code IN (")
+		if len(list) <= maxInlineCodes || b.d.ListOpen == "" {
+			for i, c := range list {
+				if i > 0 {
+					b.w(", ")
+				}
+				b.arg(c)
+			}
+		} else {
+			js, _ := json.Marshal(list)
+			b.w(b.d.ListOpen)
+			b.arg(string(js))
+			b.w(b.d.ListClose)
+		}
+		b.w("))")
+	}
+	if n == 0 {
+		b.w("1 = 0")
+	}
+	b.w(")")
+}
+
+// maxInlineCodes is the longest code list written as one placeholder per code; longer ones
+// go as one JSON array parameter, which keeps statements short and their text stable.
+const maxInlineCodes = 64
 
 func (b *builder) referenceConds(pids []any, v search.Value) {
 	if v.RefID == "" {

@@ -134,6 +134,21 @@ func tokenFilter(t testing.TB, typ, code, system, value string) *search.Filter {
 		Values: []search.Value{{Raw: raw, System: system, Code: value, HasSystem: system != ""}}}
 }
 
+// codeSetFilter is Observation.code with a terminology modifier, resolved to codes.
+func codeSetFilter(t testing.TB, modifier string, codes map[string][]string) *search.Filter {
+	return &search.Filter{Param: param(t, "Observation", "code"), ResourceType: "Observation", Modifier: modifier,
+		Values: []search.Value{{Raw: "http://example.org/vs", Codes: codes}}}
+}
+
+// manyCodes is n codes that match nothing, with the given ones among them.
+func manyCodes(n int, codes ...string) []string {
+	out := append([]string(nil), codes...)
+	for i := range n {
+		out = append(out, fmt.Sprintf("x%d", i))
+	}
+	return out
+}
+
 func refFilter(t testing.TB, typ, code, refType, refID string) *search.Filter {
 	return &search.Filter{Param: param(t, typ, code), ResourceType: typ,
 		Values: []search.Value{{Raw: refType + "/" + refID, RefType: refType, RefID: refID}}}
@@ -842,6 +857,19 @@ func testSearchFilters(t *testing.T, s store.Store) {
 		{"compartment", &search.Query{Type: "Observation", Compartment: &search.Compartment{Type: "Patient", ID: "p2"}}, []string{"Observation/o3", "Observation/o4"}, 2},
 		{"system level", &search.Query{Types: []string{"Patient", "Practitioner"}}, []string{"Patient/p1", "Patient/p2", "Practitioner/dr"}, 3},
 		{"_total=none", &search.Query{Type: "Observation", Total: "none", Count: 2}, []string{"Observation/o1", "Observation/o2"}, -1},
+		{"code set", &search.Query{Type: "Observation", Filters: []*search.Filter{
+			codeSetFilter(t, "in", map[string][]string{loinc: {"111", "999"}})}}, []string{"Observation/o1", "Observation/o3"}, 2},
+		{"code set of two systems", &search.Query{Type: "Observation", Filters: []*search.Filter{
+			codeSetFilter(t, "below", map[string][]string{loinc: {"222"}, "http://snomed.info/sct": {"111"}})}}, []string{"Observation/o2", "Observation/o4"}, 2},
+		{"long code set", &search.Query{Type: "Observation", Filters: []*search.Filter{
+			codeSetFilter(t, "in", map[string][]string{loinc: manyCodes(500, "222")})}}, []string{"Observation/o2"}, 1},
+		{"code set not-in", &search.Query{Type: "Observation", Filters: []*search.Filter{
+			codeSetFilter(t, "not-in", map[string][]string{loinc: manyCodes(500, "111")})}}, []string{"Observation/o2", "Observation/o4"}, 2},
+		{"empty code set", &search.Query{Type: "Observation", Filters: []*search.Filter{
+			codeSetFilter(t, "in", map[string][]string{})}}, []string{}, 0},
+		{"code set and reference", &search.Query{Type: "Observation", Filters: []*search.Filter{
+			refFilter(t, "Observation", "subject", "Patient", "p1"), codeSetFilter(t, "in", map[string][]string{loinc: manyCodes(500, "111")})}},
+			[]string{"Observation/o1"}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

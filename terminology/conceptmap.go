@@ -127,6 +127,9 @@ func (s *Service) ConceptMap(canonical string) (Info, bool) {
 	defer s.mu.RUnlock()
 	m := s.resolveConceptMap(canonical)
 	if m == nil {
+		if p := s.mapProvider(canonical); p != nil {
+			return p.Info(), true
+		}
 		return Info{}, false
 	}
 	return Info{URL: m.url, Version: m.version, Name: m.name, Title: m.title, Status: m.status}, true
@@ -162,11 +165,12 @@ const maxMapHops = 5
 // whose groups go from the code's system (and to TargetSystem, and between the Source and
 // Target value sets, when given). It fails with an error wrapping ErrUnknownConceptMap when
 // the named map is not held.
-func (s *Service) Translate(_ context.Context, req TranslateRequest) (*Translation, error) {
+func (s *Service) Translate(ctx context.Context, req TranslateRequest) (*Translation, error) {
 	if req.Coding.Code == "" || req.Coding.System == "" {
 		return nil, errors.New("terminology: translate needs a code and its system")
 	}
 	var maps []*conceptMap
+	var providers []MapProvider
 	switch {
 	case req.Inline != nil:
 		m, err := newConceptMap(req.Inline.Root)
@@ -177,11 +181,16 @@ func (s *Service) Translate(_ context.Context, req TranslateRequest) (*Translati
 	case req.ConceptMap != "":
 		s.mu.RLock()
 		m := s.resolveConceptMap(req.ConceptMap)
+		p := s.mapProvider(req.ConceptMap)
 		s.mu.RUnlock()
-		if m == nil {
+		switch {
+		case m != nil:
+			maps = []*conceptMap{m}
+		case p != nil:
+			providers = []MapProvider{p}
+		default:
 			return nil, fmt.Errorf("%w: %s", ErrUnknownConceptMap, req.ConceptMap)
 		}
-		maps = []*conceptMap{m}
 	default:
 		s.mu.RLock()
 		urls := make([]string, 0, len(s.conceptMaps))
@@ -194,6 +203,10 @@ func (s *Service) Translate(_ context.Context, req TranslateRequest) (*Translati
 				maps = append(maps, m)
 			}
 		}
+		// Map providers have no source and target value sets to narrow them by.
+		if req.Source == "" && req.Target == "" {
+			providers = slices.Clone(s.mapProviders)
+		}
 		s.mu.RUnlock()
 	}
 	t := &Translation{}
@@ -203,6 +216,15 @@ func (s *Service) Translate(_ context.Context, req TranslateRequest) (*Translati
 			continue
 		}
 		if m.translate(s, req, t, 0) {
+			used++
+		}
+	}
+	for _, p := range providers {
+		applied, err := s.translateWith(ctx, p, req, t)
+		if err != nil {
+			return nil, err
+		}
+		if applied {
 			used++
 		}
 	}

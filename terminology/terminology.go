@@ -130,6 +130,8 @@ type Service struct {
 	valueSets   map[string][]*valueSet
 	supplements map[string][]*codeSystem // held but not used for codes
 	conceptMaps map[string][]*conceptMap
+	// mapProviders are the concept maps held outside resources, by URL.
+	mapProviders []MapProvider
 
 	// cache maps a value set reference, as callers give it, to its compiled form; it is
 	// read without locks on the hot path.

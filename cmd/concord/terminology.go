@@ -130,6 +130,10 @@ func openSNOMED(data string, terms *terminology.Service, log *slog.Logger) error
 		return fmt.Errorf("SNOMED CT index: %w", err)
 	}
 	terms.AddProvider(snomed.NewProvider(e))
-	log.Info("SNOMED CT", "version", e.Version(), "concepts", e.Len())
+	maps := snomed.MapProviders(e)
+	for _, m := range maps {
+		terms.AddMapProvider(m)
+	}
+	log.Info("SNOMED CT", "version", e.Version(), "concepts", e.Len(), "maps", len(maps))
 	return nil
 }

@@ -64,10 +64,12 @@ func init() {
 	headers[kindStatedRelationship] = headers[kindRelationship]
 }
 
-// mapColumns are the columns read from a map refset after referencedComponentId.
+// mapColumns are the columns a map refset may have after referencedComponentId. The UK
+// extended maps add mapBlock (which rows were authored together); it is accepted and not
+// kept, as nothing a translation reports depends on it.
 var mapColumns = map[string]bool{
 	"mapGroup": true, "mapPriority": true, "mapRule": true, "mapAdvice": true, "mapTarget": true,
-	"correlationId": true, "mapCategoryId": true,
+	"correlationId": true, "mapCategoryId": true, "mapBlock": true,
 }
 
 // classify names the kind of an RF2 file and whether it is a snapshot (else a delta); ok is

@@ -45,6 +45,12 @@ func TestSCTID(t *testing.T) {
 		{"138875005", PartitionConcept, nil},
 		{"900000000000441003", PartitionConcept, nil},
 		{"517382016", PartitionDescription, nil},
+		// UK extension ids, whose digits exercise every row of the position table.
+		{"999002271000000101", PartitionConcept, nil},
+		{"999000011000000103", PartitionConcept, nil},
+		{"1382401000000109", PartitionConcept, nil},
+		{"83821000000107", PartitionConcept, nil},
+		{"999002271000000102", PartitionConcept, errIDCheck},
 		{"138875004", PartitionConcept, errIDCheck},
 		{"517382016", PartitionConcept, errIDPartition},
 		{"12345", PartitionConcept, errIDSyntax},
@@ -545,7 +551,7 @@ func TestMaps(t *testing.T) {
 	if got := e.Maps(1126441105, 73211009); len(got) != 1 || got[0].Target != "X12.3" {
 		t.Errorf("simple map = %+v", got)
 	}
-	if got := e.MapRefsets(); !slices.Equal(got, []uint64{447562003, 1126441105}) {
+	if got := e.MapRefsets(); !slices.Equal(got, []uint64{447562003, 1126441105, 1382401000000109, 999002271000000101}) {
 		t.Errorf("MapRefsets = %v", got)
 	}
 }

@@ -887,8 +887,10 @@ func (t *termOp) expand(ctx context.Context, id string) (any, *fhir.Error) {
 	expansion := map[string]any{
 		"identifier": "urn:uuid:" + NewID(),
 		"timestamp":  time.Now().UTC().Format(time.RFC3339),
-		"total":      x.Total,
 		"offset":     x.Offset,
+	}
+	if x.Total >= 0 {
+		expansion["total"] = x.Total
 	}
 	if len(echo) > 0 {
 		expansion["parameter"] = echo

@@ -15,6 +15,11 @@ func (s *Service) Expand(ctx context.Context, valueSet string, opts ExpandOption
 }
 
 func (cv *compiled) expand(ctx context.Context, opts ExpandOptions) (*Expansion, error) {
+	if cv.implicit != nil && strings.TrimSpace(opts.Filter) != "" {
+		if ts, ok := cv.implicit.flt.(TextSearcher); ok {
+			return cv.search(ctx, ts, opts)
+		}
+	}
 	list, err := cv.entries(ctx)
 	if err != nil {
 		return nil, err
@@ -103,4 +108,41 @@ func matchText(terms []string, code, display string) bool {
 		}
 	}
 	return true
+}
+
+// TextSearcher is implemented by the implicit value sets of code systems with a text index
+// (SNOMED CT): an expansion with a filter asks it for the best matches, ranked, instead of
+// listing every member and filtering, which is what a picker needs over a national edition.
+type TextSearcher interface {
+	// Search returns at most limit active members with a description matching text (every
+	// word of text starting a word of it), best first.
+	Search(ctx context.Context, text string, limit int) ([]Concept, error)
+}
+
+// maxTextMatches bounds a ranked expansion without a count.
+const maxTextMatches = 1000
+
+// search expands an implicit value set by ranked text search. Total is exact when fewer
+// matches than asked for were found, and unknown (-1) otherwise.
+func (cv *compiled) search(ctx context.Context, ts TextSearcher, opts ExpandOptions) (*Expansion, error) {
+	offset, count := max(opts.Offset, 0), opts.Count
+	if count <= 0 || count > maxTextMatches {
+		count = maxTextMatches
+	}
+	found, err := ts.Search(ctx, opts.Filter, offset+count)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotEnumerable, cv.url, err)
+	}
+	x := &Expansion{URL: cv.url, Version: cv.version, Total: -1, Offset: offset}
+	if len(found) < offset+count {
+		x.Total = len(found)
+	}
+	cs := cv.implicit.cs
+	for _, c := range found[min(offset, len(found)):] {
+		x.Contains = append(x.Contains, ExpansionEntry{
+			Coding:   Coding{System: cs.system, Version: cs.version, Code: c.Code, Display: c.Display},
+			Abstract: c.Abstract, Inactive: c.Inactive,
+		})
+	}
+	return x, nil
 }

@@ -96,7 +96,9 @@ type Info struct {
 // ExpandOptions shape an expansion.
 type ExpandOptions struct {
 	// Filter keeps the concepts whose display has a word starting with every word of
-	// Filter, or whose code starts with it (case-insensitive).
+	// Filter, or whose code starts with it (case-insensitive). Over the implicit value sets
+	// of a code system with a text index (TextSearcher) it matches any description and the
+	// concepts come best match first.
 	Filter string
 	// Offset and Count page the result; Count <= 0 means all remaining.
 	Offset, Count int
@@ -107,7 +109,8 @@ type ExpandOptions struct {
 // Expansion is a value set expanded.
 type Expansion struct {
 	URL, Version string // of the value set
-	// Total counts the concepts that pass the options' filters, before paging.
+	// Total counts the concepts that pass the options' filters, before paging; -1 when a
+	// ranked text search stopped at the page asked for, not knowing how many there are.
 	Total    int
 	Offset   int
 	Contains []ExpansionEntry

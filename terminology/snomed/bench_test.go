@@ -206,7 +206,7 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	i := 0
 	for b.Loop() {
-		if len(e.Search(queries[i&63], 20)) == 0 {
+		if len(e.Search(queries[i&63], 20, nil)) == 0 {
 			b.Fatal("no match for " + queries[i&63])
 		}
 		i++
@@ -259,7 +259,7 @@ func TestFullScaleFigures(t *testing.T) {
 func BenchmarkSearchShort(b *testing.B) {
 	e, _ := benchEdition(b)
 	for b.Loop() {
-		if len(e.Search("a", 20)) == 0 {
+		if len(e.Search("a", 20, nil)) == 0 {
 			b.Fatal("no match")
 		}
 	}

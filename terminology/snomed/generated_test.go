@@ -151,11 +151,11 @@ func TestGeneratedRelease(t *testing.T) {
 
 	// Search: the exact term comes first.
 	c, _ := e.Concept(info.Sample)
-	if got := e.Search(c.Preferred, 5); len(got) == 0 || got[0].ID != info.Sample || got[0].Term != c.Preferred {
+	if got := e.Search(c.Preferred, 5, nil); len(got) == 0 || got[0].ID != info.Sample || got[0].Term != c.Preferred {
 		t.Errorf("Search(%q) = %+v", c.Preferred, got)
 	}
 	prefix := strings.ToLower(c.Preferred[:3])
-	for _, m := range e.Search(prefix, 50) {
+	for _, m := range e.Search(prefix, 50, nil) {
 		ok := false
 		for _, term := range e.Terms(m.ID) {
 			for _, w := range strings.Fields(strings.ToLower(term)) {
@@ -174,7 +174,7 @@ func TestGeneratedRelease(t *testing.T) {
 			for _, id := range closure[:min(200, len(closure))] {
 				e.Concept(id)
 				e.Subsumes(info.ClinicalFinding, id)
-				e.Search("ab", 5)
+				e.Search("ab", 5, nil)
 			}
 		})
 	}
@@ -270,7 +270,7 @@ func TestSearchRanking(t *testing.T) {
 	e.All(func(id uint64) bool { sample = e.Display(id); return len(sample) < 12 })
 	for _, q := range []string{"a", "ab", "Ma", "ab ma", sample, strings.ToUpper(sample[:4])} {
 		var got []uint64
-		for _, m := range e.Search(q, 15) {
+		for _, m := range e.Search(q, 15, nil) {
 			got = append(got, m.ID)
 		}
 		if want := brute(q, 15); !slices.Equal(got, want) {

@@ -2,9 +2,13 @@ package snomed
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/concord-health/concord/terminology"
 )
 
 // Match is one concept found by Search, with the description that matched best.
@@ -18,7 +22,9 @@ type Match struct {
 // Search finds active concepts with a description holding, for every word of text, a word
 // that starts with it (case-insensitive), best first: an exact term, then the preferred
 // term matching, then shorter terms. At most limit concepts are returned (limit <= 0: 20).
-func (e *Edition) Search(text string, limit int) []Match {
+// keep, when not nil, restricts the search to the concepts it accepts (the members of a
+// value set).
+func (e *Edition) Search(text string, limit int, keep func(id uint64) bool) []Match {
 	if limit <= 0 {
 		limit = 20
 	}
@@ -71,6 +77,9 @@ func (e *Edition) Search(text string, limit int) []Match {
 				}
 			}
 			c := e.conceptOf(d)
+			if keep != nil && !keep(e.ids[c]) {
+				continue
+			}
 			rank := 2
 			switch {
 			case strings.ToLower(t) == whole:
@@ -165,4 +174,49 @@ func (e *Edition) conceptOf(d uint32) uint32 {
 	// offset, and BinarySearch finds the first of equal values).
 	i, _ := slices.BinarySearch(e.descOff, d+1)
 	return uint32(i - 1)
+}
+
+// searchIn is Search over the members of a filter (an implicit value set), for
+// terminology.TextSearcher.
+func searchIn(ctx context.Context, e *Edition, f terminology.ConceptFilter, text string, limit int) ([]terminology.Concept, error) {
+	var failed error
+	keep := func(id uint64) bool {
+		ok, err := f.Match(ctx, strconv.FormatUint(id, 10))
+		if err != nil && failed == nil {
+			failed = err
+		}
+		return ok
+	}
+	if _, all := f.(allFilter); all {
+		keep = nil
+	}
+	matches := e.Search(text, limit, keep)
+	if failed != nil {
+		return nil, failed
+	}
+	out := make([]terminology.Concept, len(matches))
+	for i, m := range matches {
+		out[i] = terminology.Concept{Code: strconv.FormatUint(m.ID, 10), Display: m.Display}
+	}
+	return out, ctx.Err()
+}
+
+// Search ranks the filter's members by how well a description matches text.
+func (f *filter) Search(ctx context.Context, text string, limit int) ([]terminology.Concept, error) {
+	return searchIn(ctx, f.e, f, text, limit)
+}
+
+// Search ranks the members of the ECL expression by how well a description matches text.
+func (f *eclFilter) Search(ctx context.Context, text string, limit int) ([]terminology.Concept, error) {
+	return searchIn(ctx, f.e, f, text, limit)
+}
+
+// Search ranks every concept by how well a description matches text.
+func (f allFilter) Search(ctx context.Context, text string, limit int) ([]terminology.Concept, error) {
+	return searchIn(ctx, f.e, f, text, limit)
+}
+
+// Search ranks the refsets by how well a description matches text.
+func (f refsetsFilter) Search(ctx context.Context, text string, limit int) ([]terminology.Concept, error) {
+	return searchIn(ctx, f.e, f, text, limit)
 }

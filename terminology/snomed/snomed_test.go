@@ -351,7 +351,7 @@ func TestSaveOpen(t *testing.T) {
 		}
 		return true
 	})
-	if !o.Subsumes(138875005, 362969004) || len(o.Search("endocrine", 5)) == 0 {
+	if !o.Subsumes(138875005, 362969004) || len(o.Search("endocrine", 5, nil)) == 0 {
 		t.Error("opened edition does not answer")
 	}
 
@@ -412,14 +412,14 @@ func TestSearch(t *testing.T) {
 		{"", nil},
 	} {
 		var got []uint64
-		for _, m := range e.Search(tc.q, 10) {
+		for _, m := range e.Search(tc.q, 10, nil) {
 			got = append(got, m.ID)
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("Search(%q) = %v, want %v", tc.q, got, tc.want)
 		}
 	}
-	if got := e.Search("endocrine", 1); len(got) != 1 {
+	if got := e.Search("endocrine", 1, nil); len(got) != 1 {
 		t.Errorf("limit ignored: %v", got)
 	}
 }

@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/concord-health/concord/bench/snomedgen"
+	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/server"
+	"github.com/concord-health/concord/store/sqlite"
+	"github.com/concord-health/concord/terminology"
+	"github.com/concord-health/concord/terminology/snomed"
+)
+
+// The terminology benchmarks serve a generated SNOMED CT release of
+// CONCORD_SNOMED_CONCEPTS concepts (default 20,000; 600000 is the UK edition's size) over
+// HTTP, as concord serve does, and report latency percentiles of the operations.
+var termBench struct {
+	once sync.Once
+	url  string
+	info snomedgen.Info
+	ids  []uint64
+	err  error
+}
+
+func terminologyServer(b *testing.B) (string, snomedgen.Info, []uint64) {
+	b.Helper()
+	termBench.once.Do(func() {
+		n := 20000
+		if v := os.Getenv("CONCORD_SNOMED_CONCEPTS"); v != "" {
+			if n, termBench.err = strconv.Atoi(v); termBench.err != nil {
+				return
+			}
+		}
+		root := os.Getenv("CONCORD_SNOMED_RELEASE")
+		if root == "" {
+			if root, termBench.err = os.MkdirTemp("", "snomed-http-"); termBench.err != nil {
+				return
+			}
+		}
+		dir := filepath.Join(root, "release-"+strconv.Itoa(n))
+		if termBench.info, termBench.err = snomedgen.Generate(dir, snomedgen.Config{Concepts: n, Seed: 1}); termBench.err != nil {
+			return
+		}
+		e, err := snomed.Load(context.Background(), []string{dir}, snomed.Options{})
+		if termBench.err = err; err != nil {
+			return
+		}
+		e.All(func(id uint64) bool {
+			if e.Exists(id) {
+				termBench.ids = append(termBench.ids, id)
+			}
+			return true
+		})
+		ts, err := terminology.Core()
+		if termBench.err = err; err != nil {
+			return
+		}
+		ts.AddProvider(snomed.NewProvider(e))
+		st, err := sqlite.OpenFile(context.Background(), filepath.Join(root, "concord-"+strconv.Itoa(n)+".db"))
+		if termBench.err = err; err != nil {
+			return
+		}
+		svc := newService(b, st)
+		svc.UseTerminology(ts)
+		termBench.url = httptest.NewServer(server.New(svc, definitions.R4(), server.Options{})).URL
+	})
+	if termBench.err != nil {
+		b.Fatal(termBench.err)
+	}
+	return termBench.url, termBench.info, termBench.ids
+}
+
+// BenchmarkTerminologyHTTP runs each operation from one client per core over a random
+// spread of concepts, reporting p50 and p99 latency (target: p99 under 2 ms for $lookup and
+// $validate-code at the UK edition's size).
+func BenchmarkTerminologyHTTP(b *testing.B) {
+	base, info, ids := terminologyServer(b)
+	isa := "http://snomed.info/sct?fhir_vs=isa/" + strconv.FormatUint(info.ClinicalFinding, 10)
+	ops := []struct {
+		name string
+		path func(id string) string
+	}{
+		{"lookup", func(id string) string {
+			return "/fhir/CodeSystem/$lookup?system=http://snomed.info/sct&code=" + id
+		}},
+		{"validate-code", func(id string) string {
+			return "/fhir/CodeSystem/$validate-code?url=http://snomed.info/sct&code=" + id
+		}},
+		{"valueset-validate-code", func(id string) string {
+			return "/fhir/ValueSet/$validate-code?url=" + isa + "&system=http://snomed.info/sct&code=" + id
+		}},
+		{"subsumes", func(id string) string {
+			return "/fhir/CodeSystem/$subsumes?system=http://snomed.info/sct&codeA=" + strconv.FormatUint(info.ClinicalFinding, 10) + "&codeB=" + id
+		}},
+	}
+	for _, op := range ops {
+		b.Run(op.name, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+			var mu sync.Mutex
+			var lat []time.Duration
+			b.SetParallelism(1) // one client per core
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var mine []time.Duration
+				i := 0
+				for pb.Next() {
+					i += 7919
+					id := strconv.FormatUint(ids[i%len(ids)], 10)
+					start := time.Now()
+					resp, err := client.Get(base + op.path(id))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("%s: status %d", op.path(id), resp.StatusCode)
+						return
+					}
+					mine = append(mine, time.Since(start))
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			}
+		})
+	}
+}

@@ -103,8 +103,13 @@ func (s *Service) terminologyOp(ctx context.Context, req *Request, typ, id, op s
 	if e != nil {
 		return failure(e)
 	}
-	// Through the element model, so the answer is canonical FHIR JSON (resourceType first,
-	// elements in definition order) and is known to be a valid resource.
+	return canonicalAnswer(out)
+}
+
+// canonicalAnswer writes a resource built as a map through the element model, so the
+// answer is canonical FHIR JSON (resourceType first, elements in definition order) and is
+// known to be a valid resource.
+func canonicalAnswer(out any) *Response {
 	raw, err := json.Marshal(out)
 	if err != nil {
 		return failure(err)
@@ -1041,4 +1046,49 @@ func (t *termOp) translate(ctx context.Context) (any, *fhir.Error) {
 		out = append(out, pval("message", "String", strings.Join(messages, "; ")))
 	}
 	return parameters(append(out, matches...)), nil
+}
+
+// TerminologyCapabilities answers GET metadata?mode=terminology: the code systems held
+// (every version; SNOMED CT with its edition and version URI) and what $expand,
+// $validate-code and $translate accept.
+func (s *Service) TerminologyCapabilities(ctx context.Context) *Response {
+	ts, err := s.getTerminology()
+	if err != nil {
+		return failure(fhir.Errorf(500, fhir.IssueException, "terminology: %v", err))
+	}
+	var systems []map[string]any
+	for _, cs := range ts.CodeSystems() {
+		v := map[string]any{"isDefault": true}
+		if cs.Version != "" {
+			v["code"] = cs.Version
+		}
+		if n := len(systems); n > 0 && systems[n-1]["uri"] == cs.URL {
+			// Versions come oldest first: the last one is the default.
+			prev := systems[n-1]["version"].([]map[string]any)
+			prev[len(prev)-1]["isDefault"] = false
+			systems[n-1]["version"] = append(prev, v)
+			continue
+		}
+		systems = append(systems, map[string]any{"uri": cs.URL, "version": []map[string]any{v}})
+	}
+	var expandParams []map[string]any
+	for _, p := range terminologyOps["ValueSet"]["$expand"] {
+		expandParams = append(expandParams, map[string]any{"name": p})
+	}
+	return canonicalAnswer(map[string]any{
+		"resourceType": "TerminologyCapabilities",
+		"status":       "active",
+		"date":         time.Now().UTC().Format(time.RFC3339),
+		"kind":         "instance",
+		"software":     map[string]any{"name": "Concord"},
+		"codeSystem":   systems,
+		"expansion": map[string]any{
+			"hierarchical": false, "paging": true, "incomplete": false, "parameter": expandParams,
+			"textFilter": "Each word of the filter starts a word of the display or the code; over SNOMED CT, of any description, best match first.",
+		},
+		"codeSearch":   "all",
+		"validateCode": map[string]any{"translations": false},
+		"translation":  map[string]any{"needsMap": false},
+		"closure":      map[string]any{"translation": false},
+	})
 }

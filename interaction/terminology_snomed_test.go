@@ -29,6 +29,10 @@ func TestSNOMEDImplicitValueSets(t *testing.T) {
 	svc := writeCheckService(t, "off", "")
 	svc.UseTerminology(ts)
 	ctx := context.Background()
+	caps := svc.TerminologyCapabilities(ctx)
+	if want := `{"uri":"http://snomed.info/sct","version":[{"code":"http://snomed.info/sct/900000000000207008/version/20210131","isDefault":true}]}`; caps.Status != 200 || !strings.Contains(string(caps.Body), want) {
+		t.Errorf("TerminologyCapabilities lacks %s\n%s", want, caps.Body)
+	}
 	vs := func(s string) string { return url.QueryEscape("http://snomed.info/sct?fhir_vs=" + s) }
 	for _, tc := range []struct {
 		name, path, query string

@@ -60,7 +60,15 @@ func New(svc *interaction.Service, reg *definitions.Registry, opts Options) http
 			s.writeOutcome(w, formatJSON, e)
 			return
 		}
-		writeBody(w, 200, s.capabilities[f], f)
+		switch mode := r.URL.Query().Get("mode"); mode {
+		case "", "full", "normal":
+			writeBody(w, 200, s.capabilities[f], f)
+		case "terminology":
+			resp := s.svc.TerminologyCapabilities(r.Context())
+			s.write(w, resp.Status, resp.Body, f)
+		default:
+			s.writeOutcome(w, f, fhir.Errorf(400, fhir.IssueValue, "metadata mode %q is not full, normal or terminology", mode))
+		}
 	})
 	mux.HandleFunc("/fhir/", s.fhir)
 	mux.HandleFunc("/fhir", s.fhir)

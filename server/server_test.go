@@ -40,6 +40,9 @@ func TestValidateAndMetadata(t *testing.T) {
 		status                   int
 	}{
 		{"metadata", "GET", "/fhir/metadata", "", 200},
+		{"metadata full", "GET", "/fhir/metadata?mode=full", "", 200},
+		{"terminology capabilities", "GET", "/fhir/metadata?mode=terminology", "", 200},
+		{"unknown metadata mode", "GET", "/fhir/metadata?mode=everything", "", 400},
 		{"valid", "POST", "/fhir/Patient/$validate", `{"resourceType":"Patient","gender":"male"}`, 200},
 		{"malformed", "POST", "/fhir/Patient/$validate", `{"resourceType":`, 400},
 		{"unknown element", "POST", "/fhir/Patient/$validate", `{"resourceType":"Patient","foo":1}`, 400},
@@ -63,8 +66,15 @@ func TestValidateAndMetadata(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := "OperationOutcome"
-			if tc.path == "/fhir/metadata" {
+			switch tc.path {
+			case "/fhir/metadata", "/fhir/metadata?mode=full":
 				want = "CapabilityStatement"
+			case "/fhir/metadata?mode=terminology":
+				want = "TerminologyCapabilities"
+				systems, _ := v["codeSystem"].([]any)
+				if len(systems) < 100 {
+					t.Errorf("%d code systems listed, want the core ones", len(systems))
+				}
 			}
 			if v["resourceType"] != want {
 				t.Fatalf("resourceType = %v, want %s", v["resourceType"], want)

@@ -12,6 +12,7 @@
 package terminology
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -261,6 +262,23 @@ func (s *Service) CodeSystem(canonical string) (CodeSystemProvider, bool) {
 		}
 	}
 	return p, p != nil
+}
+
+// CodeSystems lists the code systems held with content (every version), by URL, and the
+// concept maps held outside resources, for a TerminologyCapabilities statement.
+func (s *Service) CodeSystems() []Info {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Info
+	for _, list := range s.codeSystems {
+		for _, p := range list {
+			if usable(p) {
+				out = append(out, Info{URL: p.URL(), Version: p.Version(), Name: systemName(p)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int { return cmp.Or(strings.Compare(a.URL, b.URL), compareVersions(a.Version, b.Version)) })
+	return out
 }
 
 // ValueSet describes a held value set: the latest version, or the one named by a

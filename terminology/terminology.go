@@ -277,7 +277,9 @@ func (s *Service) CodeSystems() []Info {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Info) int { return cmp.Or(strings.Compare(a.URL, b.URL), compareVersions(a.Version, b.Version)) })
+	slices.SortFunc(out, func(a, b Info) int {
+		return cmp.Or(strings.Compare(a.URL, b.URL), compareVersions(a.Version, b.Version))
+	})
 	return out
 }
 

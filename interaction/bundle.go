@@ -320,6 +320,9 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 			}
 			e.resp = withIssues(sub, r, e.issues)
 		}
+		if req.InTransaction != nil {
+			return req.InTransaction(ctx, tx)
+		}
 		return nil
 	})
 	if err != nil {

@@ -84,6 +84,10 @@ type Request struct {
 	// Source names where the request comes from ("http", "import", an integration
 	// channel), for the validation policy; empty means SourceHTTP.
 	Source string
+	// InTransaction, when set on a transaction Bundle, runs inside its write transaction
+	// after the entries, so that work recorded elsewhere in the database (an integration
+	// inbox marking its message applied) commits or rolls back with them.
+	InTransaction func(ctx context.Context, tx store.Tx) error
 
 	// createFirst: updates of this request mostly create (a bulk load), so each tries the
 	// create first and reads the current version only when one exists.

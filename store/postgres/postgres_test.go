@@ -33,6 +33,11 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
+func TestInbox(t *testing.T) {
+	testURL(t)
+	storetest.RunInbox(t, func(t *testing.T) store.Store { return open(t) })
+}
+
 // TestConcurrentOpen starts several processes' worth of stores on one empty schema at once:
 // schema creation must not race.
 func TestConcurrentOpen(t *testing.T) {

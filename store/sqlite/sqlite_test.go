@@ -30,6 +30,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
+func TestInbox(t *testing.T) {
+	storetest.RunInbox(t, func(t *testing.T) store.Store { return open(t) })
+}
+
 func BenchmarkPut(b *testing.B) { storetest.BenchPut(b, open) }
 
 // TestGroupCommitContainsPanics: a write transaction that panics inside a commit group is

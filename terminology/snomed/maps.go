@@ -14,7 +14,7 @@ import (
 const (
 	ICD10    = "http://hl7.org/fhir/sid/icd-10"
 	ICD10UK  = "http://hl7.org/fhir/sid/icd-10-uk"
-	OPCS4    = "http://hl7.org/fhir/sid/opcs-4"
+	OPCS4    = "http://fhir.hl7.org.uk/CodeSystem/OPCS-4"
 	ICDO3    = "http://terminology.hl7.org/CodeSystem/icd-o-3"
 	CTV3     = "http://read.info/ctv3"
 	implicit = System + "?fhir_cm="

@@ -49,9 +49,52 @@ func TestTerminologyLoadSNOMED(t *testing.T) {
 }
 
 func TestTerminologyCommandErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"load"}, {"load", "loinc", "x"}, {"load", "snomed"}, {"load", "snomed", "--module", "abc", "x"}} {
+	for _, args := range [][]string{{}, {"load"}, {"load", "loinc", "x"}, {"load", "snomed"}, {"load", "icd10"}, {"load", "opcs4", "--data", t.TempDir(), "/nonexistent"}, {"load", "snomed", "--module", "abc", "x"}} {
 		if err := terminologyCmd(args, io.Discard); err == nil {
 			t.Errorf("terminology %v: no error", args)
+		}
+	}
+}
+
+// TestTerminologyLoadClassifications loads ICD-10, OPCS-4 and a SNOMED CT release with map
+// refsets into one data directory; a service opened on it looks codes up in each and
+// translates SNOMED CT to ICD-10 with the classification's displays.
+func TestTerminologyLoadClassifications(t *testing.T) {
+	data := t.TempDir()
+	for _, args := range [][]string{
+		{"load", "icd10", "--data", data, "../../terminology/icd10/testdata/nhs"},
+		{"load", "opcs4", "--data", data, "../../terminology/opcs4/testdata/release"},
+		{"load", "snomed", "--data", data, "../../terminology/snomed/testdata/maps"},
+	} {
+		var errOut bytes.Buffer
+		if err := terminologyCmd(args, &errOut); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+		}
+	}
+	ctx := context.Background()
+	svc, _ := openValidating(t, data, conformanceConfig{}, interaction.ValidateOff)
+	for _, tc := range []struct {
+		path  string
+		query url.Values
+		want  []string
+	}{
+		{"CodeSystem/$lookup", url.Values{"system": {"http://hl7.org/fhir/sid/icd-10-uk"}, "code": {"A00.1"}},
+			[]string{"Cholera due to Vibrio cholerae 01, biovar eltor"}},
+		{"CodeSystem/$lookup", url.Values{"system": {"http://fhir.hl7.org.uk/CodeSystem/OPCS-4"}, "code": {"A01.1"}},
+			[]string{"Hemispherectomy"}},
+		{"CodeSystem/$subsumes", url.Values{"system": {"http://hl7.org/fhir/sid/icd-10-uk"}, "codeA": {"A00"}, "codeB": {"A00.9"}},
+			[]string{`"valueCode":"subsumes"`}},
+		{"ConceptMap/$translate", url.Values{"system": {"http://snomed.info/sct"}, "code": {"404684003"}, "targetsystem": {"http://hl7.org/fhir/sid/icd-10-uk"}},
+			[]string{`"valueBoolean":true`, `"code":"R69","display":"Illness, unspecified"`, `"valueUri":"http://snomed.info/sct?fhir_cm=999002271000000101`}},
+	} {
+		r := svc.Do(ctx, &interaction.Request{Method: "GET", Path: tc.path, Query: tc.query})
+		if r.Status != 200 {
+			t.Fatalf("%s %v: %d %s", tc.path, tc.query, r.Status, r.Body)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(string(r.Body), w) {
+				t.Errorf("%s %v lacks %s\n%s", tc.path, tc.query, w, r.Body)
+			}
 		}
 	}
 }

@@ -142,7 +142,7 @@ func attachConformance(ctx context.Context, svc *interaction.Service, cfg confor
 	if err != nil {
 		return err
 	}
-	if err := openSNOMED(data, conf.terms, log); err != nil {
+	if err := openTerminology(data, conf.terms, log); err != nil {
 		return err
 	}
 	return conf.attach(ctx, svc)

@@ -35,10 +35,16 @@ type ValidationPolicy struct {
 	Sources map[string]ValidationMode
 }
 
-// Mode returns the mode for writes from source.
+// Mode returns the mode for writes from source; a channel ("hl7v2/pas") without a mode of
+// its own takes its kind's ("hl7v2").
 func (p ValidationPolicy) Mode(source string) ValidationMode {
 	if m, ok := p.Sources[source]; ok {
 		return m
+	}
+	if kind, _, ok := strings.Cut(source, "/"); ok {
+		if m, ok := p.Sources[kind]; ok {
+			return m
+		}
 	}
 	if p.Default == "" {
 		return ValidateOff

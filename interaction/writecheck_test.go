@@ -132,6 +132,16 @@ func TestParseValidationPolicy(t *testing.T) {
 		{"off", "import=maybe", false, "", ""},
 		{"off", "=warn", false, "", ""},
 	}
+	// A channel without a mode of its own takes its kind's, then the default.
+	p, err := interaction.ParseValidationPolicy("off", "hl7v2=warn,hl7v2/pas=enforce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for source, want := range map[string]interaction.ValidationMode{"hl7v2/pas": "enforce", "hl7v2/lab": "warn", "hl7v2": "warn", "x/y": "off"} {
+		if got := p.Mode(source); got != want {
+			t.Errorf("Mode(%s) = %s, want %s", source, got, want)
+		}
+	}
 	for _, c := range cases {
 		p, err := interaction.ParseValidationPolicy(c.def, c.sources)
 		if (err == nil) != c.ok {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/terminology"
+	"github.com/concord-health/concord/terminology/dmd"
 	"github.com/concord-health/concord/terminology/icd10"
 	"github.com/concord-health/concord/terminology/opcs4"
 	"github.com/concord-health/concord/terminology/snomed"
@@ -33,6 +34,7 @@ new one is complete. KIND is one of:
   snomed     SNOMED CT RF2 snapshots (folders or release .zip files; an international
              release and its extensions, e.g. the UK clinical and drug extensions, load
              into one edition), with their map refsets to ICD-10 and OPCS-4
+  dmd        the NHS dm+d XML release (folder or the TRUD .zip), linked to SNOMED CT
   icd10      the NHS ICD-10 5th Edition data files (folder, file or the TRUD .zip)
   icd10-who  the WHO ICD-10 classification in ClaML (an .xml file, folder or .zip)
   opcs4      the NHS OPCS-4 data files (folder, file or the TRUD .zip)`
@@ -45,10 +47,12 @@ func terminologyCmd(args []string, stderr io.Writer) error {
 	switch args[1] {
 	case "snomed":
 		return loadSNOMED(args[2:], stderr)
+	case "dmd":
+		return loadDMD(args[2:], stderr)
 	case "icd10", "icd10-who", "opcs4":
 		return loadClassification(args[1], args[2:], stderr)
 	}
-	return fmt.Errorf("terminology load: %q is not a kind this version loads (snomed, icd10, icd10-who, opcs4)", args[1])
+	return fmt.Errorf("terminology load: %q is not a kind this version loads (snomed, dmd, icd10, icd10-who, opcs4)", args[1])
 }
 
 // terminologyFlags are the flags every kind takes.
@@ -107,6 +111,33 @@ func loadSNOMED(args []string, stderr io.Writer) error {
 	slog.Info("SNOMED CT loaded", "version", e.Version(), "concepts", e.Len(), "files", st.Files,
 		"rows", st.Rows, "skipped dangling rows", st.Dangling, "map refsets", len(e.MapRefsets()),
 		"took", time.Since(bar.start).Round(time.Millisecond), "index", *data)
+	return nil
+}
+
+func loadDMD(args []string, stderr io.Writer) error {
+	fs, data := terminologyFlags("dmd", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no release to load")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	bar := newLoadBar(stderr)
+	stopBar := bar.run()
+	r, err := dmd.Load(ctx, fs.Args(), dmd.Options{Progress: func(p dmd.Progress) {
+		bar.set(loadState{file: p.File, done: p.BytesRead, total: p.BytesTotal, rows: int64(p.Records)})
+	}})
+	stopBar()
+	if err != nil {
+		return err
+	}
+	if err := r.Save(*data); err != nil {
+		return err
+	}
+	slog.Info("dm+d loaded", "version", r.Version(), "products", r.Len(), "took", time.Since(bar.start).Round(time.Millisecond), "index", *data)
 	return nil
 }
 
@@ -222,7 +253,7 @@ func (b *loadBar) run() func() {
 }
 
 // openTerminology plugs what `concord terminology load` saved in the data directory into
-// the terminology service: the SNOMED CT edition with its maps, ICD-10 and OPCS-4.
+// the terminology service: the SNOMED CT edition with its maps, dm+d, ICD-10 and OPCS-4.
 func openTerminology(data string, terms *terminology.Service, log *slog.Logger) error {
 	e, err := snomed.Open(data)
 	switch {
@@ -236,6 +267,20 @@ func openTerminology(data string, terms *terminology.Service, log *slog.Logger) 
 			terms.AddMapProvider(m)
 		}
 		log.Info("SNOMED CT", "version", e.Version(), "concepts", e.Len(), "maps", len(maps))
+	}
+	switch r, err := dmd.Open(data); {
+	case errors.Is(err, dmd.ErrNoIndex):
+	case err != nil:
+		return fmt.Errorf("dm+d index: %w", err)
+	default:
+		var opts []dmd.ProviderOption
+		if e != nil {
+			// dm+d products are concepts of the UK drug extension: lookups say when the
+			// SNOMED CT edition holds the same id.
+			opts = append(opts, dmd.WithSNOMED(e))
+		}
+		terms.AddProvider(dmd.NewProvider(r, opts...))
+		log.Info("dm+d", "version", r.Version(), "products", r.Len())
 	}
 	for _, open := range []func(string) ([]*fhir.Resource, error){icd10.Open, opcs4.Open} {
 		list, err := open(data)

@@ -65,6 +65,7 @@ func TestTerminologyLoadClassifications(t *testing.T) {
 		{"load", "icd10", "--data", data, "../../terminology/icd10/testdata/nhs"},
 		{"load", "opcs4", "--data", data, "../../terminology/opcs4/testdata/release"},
 		{"load", "snomed", "--data", data, "../../terminology/snomed/testdata/maps"},
+		{"load", "dmd", "--data", data, "../../terminology/dmd/testdata/release"},
 	} {
 		var errOut bytes.Buffer
 		if err := terminologyCmd(args, &errOut); err != nil {
@@ -82,6 +83,10 @@ func TestTerminologyLoadClassifications(t *testing.T) {
 			[]string{"Cholera due to Vibrio cholerae 01, biovar eltor"}},
 		{"CodeSystem/$lookup", url.Values{"system": {"http://fhir.hl7.org.uk/CodeSystem/OPCS-4"}, "code": {"A01.1"}},
 			[]string{"Hemispherectomy"}},
+		{"CodeSystem/$lookup", url.Values{"system": {"https://dmd.nhs.uk"}, "code": {"90332006"}},
+			[]string{`"valueString":"Paracetamol"`, `"valueCode":"VTM"`}},
+		{"CodeSystem/$subsumes", url.Values{"system": {"https://dmd.nhs.uk"}, "codeA": {"90332006"}, "codeB": {"90332006"}},
+			[]string{`"valueCode":"equivalent"`}},
 		{"CodeSystem/$subsumes", url.Values{"system": {"http://hl7.org/fhir/sid/icd-10-uk"}, "codeA": {"A00"}, "codeB": {"A00.9"}},
 			[]string{`"valueCode":"subsumes"`}},
 		{"ConceptMap/$translate", url.Values{"system": {"http://snomed.info/sct"}, "code": {"404684003"}, "targetsystem": {"http://hl7.org/fhir/sid/icd-10-uk"}},

@@ -19,10 +19,13 @@ import (
 
 const usage = `usage:
   concord serve  [--addr 127.0.0.1:8080] [--data DIR | --database postgres://…] [--max-body BYTES]
+                 [--mllp-addr 127.0.0.1:2575] [--channels FILE]
   concord import [--data DIR | --database postgres://…] FILE|DIR…
   concord fhirpath [-r RESOURCE.json|-] EXPR | --batch
   concord validate [--packages PATH…] [--profile URL] FILE…
   concord terminology load snomed|dmd|icd10|icd10-who|opcs4 [--data DIR] RELEASE…
+  concord hl7 send --addr HOST:PORT FILE…
+  concord hl7 deadletters list|show|replay [--data DIR | --database URL] …
 
 Every serve and import flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
 
@@ -43,6 +46,8 @@ func main() {
 		err = validateCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "terminology":
 		err = terminologyCmd(os.Args[2:], os.Stderr)
+	case "hl7":
+		err = hl7Cmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

@@ -25,6 +25,7 @@ func serve(args []string) error {
 	maxBody := fs.Int64("max-body", maxBodyDefault, "largest request body in bytes (CONCORD_MAX_BODY)")
 	debugAddr := fs.String("debug-addr", envDefault("debug-addr", ""), "if set, serve Go runtime profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (CONCORD_DEBUG_ADDR)")
 	vf := addValidationFlags(fs)
+	mf := addMLLPFlags(fs)
 	fs.Parse(args)
 	policy, err := vf.policy()
 	if err != nil {
@@ -42,7 +43,13 @@ func serve(args []string) error {
 	if err := attachConformance(ctx, svc, vf.config(), *data, slog.Default()); err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: *addr, Handler: server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody}),
+	engine, stopIntegration, err := startIntegration(ctx, mf, svc, st, slog.Default())
+	if err != nil {
+		return err
+	}
+	defer stopIntegration()
+	fhir := server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody})
+	srv := &http.Server{Addr: *addr, Handler: adminHandler(fhir, engine),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	// Requests in flight finish before the store closes: serve returns only once Shutdown
 	// has drained them.

@@ -145,6 +145,21 @@ func (e *Engine) Handle(ctx context.Context, c mllp.ConnInfo, raw []byte) []byte
 	return ack(msg, hl7v2.ApplicationAccept, warnings...)
 }
 
+// FrameError answers a frame the MLLP layer could not take (too large, or badly ended)
+// with a rejection before the connection is closed; its content was never read, so there
+// is nothing to keep. It is counted against the unrouted feed. Use it as
+// mllp.Server.OnFrameError.
+func (e *Engine) FrameError(c mllp.ConnInfo, err error) []byte {
+	f := e.feeds[Unrouted]
+	f.noteFailed(time.Now())
+	e.log.Warn("hl7v2: frame refused", "remote", c.RemoteAddr, "err", err)
+	code := hl7v2.CodeApplicationInternalError
+	if errors.Is(err, mllp.ErrMessageTooLarge) {
+		code = hl7v2.CodeValueTooLong
+	}
+	return ack(nil, hl7v2.ApplicationReject, hl7v2.AckError{Code: code, UserMessage: err.Error()})
+}
+
 // channelName is the channel a message routes to, Unrouted when none.
 func (e *Engine) channelName(msg *hl7v2.Message) string {
 	if ch := e.config.route(msg.SendingApplication().Namespace, msg.SendingFacility().Namespace); ch != nil {

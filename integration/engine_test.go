@@ -411,3 +411,46 @@ func TestEnhancedMode(t *testing.T) {
 		t.Errorf("MSA-1 %s, want CR\n%s", code, strings.ReplaceAll(ack.String(), "\r", "\n"))
 	}
 }
+
+// TestOversizedFrame: a message larger than the listener takes is refused with AR and the
+// connection closed; the next connection works.
+func TestOversizedFrame(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.OpenFile(ctx, filepath.Join(t.TempDir(), "concord.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := definitions.R4()
+	ix, _ := search.NewExtractor(reg)
+	engine := integration.New(nil, st, interaction.New(st, reg, ix), integration.Options{})
+	srv := &mllp.Server{Handler: engine.Handle, OnFrameError: engine.FrameError, MaxMessageSize: 1024}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	big := message(t, "ADT^A04", "BIG", with(patient, []field{{"NTE-3", strings.Repeat("x", 4096)}})...)
+	c, err := mllp.Dial(ctx, ln.Addr().String(), &mllp.Options{ResponseTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := c.Send(ctx, big.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := hl7v2.Parse(raw)
+	if err != nil || ack.Get("MSA-1") != "AR" || ack.Get("ERR-3.1") != "104" {
+		t.Fatalf("NAK %q (%v)", raw, err)
+	}
+	small := message(t, "ADT^A04", "SMALL", with([]field{{"EVN-1", "A04"}}, patient)...)
+	raw, err = c.Send(ctx, small.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := hl7v2.Parse(raw); ack == nil || ack.Get("MSA-1") != "AA" {
+		t.Fatalf("after the oversized frame: %q", raw)
+	}
+}

@@ -250,7 +250,7 @@ func startIntegration(ctx context.Context, f mllpFlags, svc *interaction.Service
 		}
 	}
 	engine := integration.New(cfg, inbox, svc, integration.Options{Logger: log})
-	srv := &mllp.Server{Handler: engine.Handle, Logger: log,
+	srv := &mllp.Server{Handler: engine.Handle, OnFrameError: engine.FrameError, Logger: log,
 		IdleTimeout: 10 * time.Minute, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxConns: 256}
 	if (*f.cert == "") != (*f.key == "") {
 		return nil, nil, errors.New("--mllp-tls-cert and --mllp-tls-key go together")

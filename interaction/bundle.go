@@ -3,6 +3,7 @@ package interaction
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -292,9 +293,14 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 	if !deferred {
 		// The common case (urn:uuid references only): rewrite and index outside the write lock.
 		for _, e := range order {
-			if e.res != nil && (e.method == "POST" || e.method == "PUT") {
+			switch {
+			case e.res != nil && (e.method == "POST" || e.method == "PUT"):
 				rewriteRefs(e.res.Root, refs, nil)
 				e.ix = s.index.Extract(e.res)
+			case e.res != nil && e.method == "PATCH":
+				if err := rewritePatchRefs(e, refs); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -345,6 +351,17 @@ func (s *Service) runTransaction(ctx context.Context, req *Request, entries []*e
 // resolveInTx settles what depends on the database: conditional creates and updates, and
 // conditional references, then rewrites and indexes every resource.
 func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, refs map[string]string) error {
+	// creating maps a condition (type and normalised query) that matched nothing to the id
+	// the first entry with it creates: later entries and conditional references with the
+	// same condition mean that resource, not another one.
+	creating := map[string]string{}
+	conditionKey := func(typ, rawQ string) string {
+		vals, err := url.ParseQuery(strings.TrimPrefix(rawQ, "?"))
+		if err != nil {
+			return typ + "?" + rawQ
+		}
+		return typ + "?" + vals.Encode()
+	}
 	for _, e := range order {
 		switch {
 		case e.method == "POST" && e.ifNoneExist != "":
@@ -356,9 +373,14 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 			if err != nil {
 				return err
 			}
+			key := conditionKey(e.res.Type, e.ifNoneExist)
+			if id, ok := creating[key]; ok && len(ids) == 0 {
+				ids = []string{id}
+			}
 			switch len(ids) {
 			case 0:
 				e.res.SetID(NewID())
+				creating[key] = e.res.ID
 			case 1:
 				e.res.SetID(ids[0])
 				e.resp = &Response{Status: 200} // found: nothing to write
@@ -377,11 +399,16 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 			if err != nil {
 				return err
 			}
+			key := conditionKey(e.path[0], e.query.Encode())
+			if id, ok := creating[key]; ok && len(ids) == 0 {
+				ids = []string{id}
+			}
 			switch len(ids) {
 			case 0:
 				if e.res.ID == "" {
 					e.res.SetID(NewID())
 				}
+				creating[key] = e.res.ID
 			case 1:
 				if e.res.ID != "" && e.res.ID != ids[0] {
 					return e.fail(400, fhir.IssueInvalid, "resource id %q differs from the matching %s/%s", e.res.ID, e.res.Type, ids[0])
@@ -409,12 +436,20 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 		if err != nil {
 			return "", err
 		}
+		if id, ok := creating[conditionKey(typ, rawQ)]; ok && len(ids) == 0 {
+			ids = []string{id} // created by an entry of this Bundle
+		}
 		if len(ids) != 1 {
 			return "", fhir.Errorf(412, fhir.IssueMultiple, "conditional reference %q matches %d resources; it must match exactly one", ref, len(ids))
 		}
 		return typ + "/" + ids[0], nil
 	}
 	for _, e := range order {
+		if e.res != nil && e.method == "PATCH" {
+			if err := rewritePatchRefs(e, refs); err != nil {
+				return err
+			}
+		}
 		if e.res != nil && (e.method == "POST" || e.method == "PUT") && e.resp == nil {
 			if err := rewriteRefs(e.res.Root, refs, resolve); err != nil {
 				if fe := fhir.AsError(err); fe != nil {
@@ -423,6 +458,55 @@ func (s *Service) resolveInTx(ctx context.Context, tx store.Tx, order []*entry, 
 				return err
 			}
 			e.ix = s.index.Extract(e.res)
+		}
+	}
+	return nil
+}
+
+// rewritePatchRefs points the references of a PATCH entry's patch at what the Bundle's
+// urn:uuid fullUrls stand for: the Reference values of a FHIRPath Patch (Parameters), or
+// the string values of a JSON Patch (Binary) that name a fullUrl.
+func rewritePatchRefs(e *entry, refs map[string]string) error {
+	switch e.res.Type {
+	case "Parameters":
+		return rewriteRefs(e.res.Root, refs, nil)
+	case "Binary":
+		data := e.res.Root.First("data")
+		raw, err := base64.StdEncoding.DecodeString(e.res.Root.Text("data"))
+		if data == nil || err != nil {
+			return nil // patchRequest reports it
+		}
+		var doc any
+		if json.Unmarshal(raw, &doc) != nil {
+			return nil // the patch itself reports it
+		}
+		changed := false
+		var walk func(v any) any
+		walk = func(v any) any {
+			switch v := v.(type) {
+			case string:
+				if to, ok := refs[v]; ok {
+					changed = true
+					return to
+				}
+			case []any:
+				for i := range v {
+					v[i] = walk(v[i])
+				}
+			case map[string]any:
+				for k := range v {
+					v[k] = walk(v[k])
+				}
+			}
+			return v
+		}
+		doc = walk(doc)
+		if changed {
+			out, err := json.Marshal(doc)
+			if err != nil {
+				return err
+			}
+			data.Value = base64.StdEncoding.EncodeToString(out)
 		}
 	}
 	return nil
@@ -492,7 +576,11 @@ func (s *Service) entryTx(ctx context.Context, tx store.Tx, e *entry, sub *Reque
 			if err != nil {
 				return nil, err
 			}
-			if len(ids) != 1 {
+			switch len(ids) {
+			case 0:
+				return nil, e.fail(404, fhir.IssueNotFound, "conditional patch %q matches no resource", e.url)
+			case 1:
+			default:
 				return nil, e.fail(412, fhir.IssueMultiple, "conditional patch %q matches %d resources", e.url, len(ids))
 			}
 			id = ids[0]

@@ -304,7 +304,11 @@ func (s *Service) conditional(ctx context.Context, req *Request, typ string) *Re
 			if err != nil {
 				return err
 			}
-			if len(ids) != 1 {
+			switch len(ids) {
+			case 0:
+				return fhir.Errorf(404, fhir.IssueNotFound, "the condition matches no %s", typ)
+			case 1:
+			default:
 				return fhir.Errorf(412, fhir.IssueMultiple, "the condition matches %d %s resources; a conditional patch needs exactly one", len(ids), typ)
 			}
 			id = ids[0]

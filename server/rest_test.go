@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -256,6 +257,12 @@ func TestPatch(t *testing.T) {
 		t.Fatalf("FHIRPath Patch result: %s", r.raw)
 	}
 	c.must(404, "PATCH", "/Patient/absent", fp)
+	// Conditional patch: no match is 404, one match is patched, several are 412.
+	active := `[{"op":"replace","path":"/active","value":false}]`
+	c.must(404, "PATCH", "/Patient?family=Nobody", active, "Content-Type", "application/json-patch+json")
+	c.must(200, "PATCH", "/Patient?family=Jones", active, "Content-Type", "application/json-patch+json")
+	c.must(201, "PUT", "/Patient/p2", `{"resourceType":"Patient","id":"p2","name":[{"family":"Jones"}]}`)
+	c.must(412, "PATCH", "/Patient?family=Jones", active, "Content-Type", "application/json-patch+json")
 }
 
 func TestTransaction(t *testing.T) {
@@ -299,6 +306,38 @@ func TestTransaction(t *testing.T) {
 	r = c.must(200, "GET", "/Patient/"+pid, "")
 	if str(r.body, "name", 0, "family") != "Dale-Smith" {
 		t.Fatalf("conditional update not applied: %s", r.raw)
+	}
+
+	// The same condition twice in one transaction means one resource: the second conditional
+	// create finds what the first creates, a conditional update with it updates that one,
+	// and a conditional reference with it points at it.
+	const nhs = "https://fhir.nhs.uk/Id/nhs-number|9000000017"
+	r = c.must(200, "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[
+	  {"fullUrl":"urn:uuid:33333333-3333-4333-8333-333333333333","resource":{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000017"}]},
+	   "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=`+nhs+`"}},
+	  {"fullUrl":"urn:uuid:44444444-4444-4444-8444-444444444444","resource":{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000017"}]},
+	   "request":{"method":"POST","url":"Patient","ifNoneExist":"identifier=`+nhs+`"}},
+	  {"resource":{"resourceType":"Patient","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000017"}],"name":[{"family":"Twice"}]},
+	   "request":{"method":"PUT","url":"Patient?identifier=`+nhs+`"}},
+	  {"resource":{"resourceType":"Condition","subject":{"reference":"Patient?identifier=`+nhs+`"},"code":{"text":"x"}},"request":{"method":"POST","url":"Condition"}},
+	  {"resource":{"resourceType":"Condition","subject":{"reference":"urn:uuid:44444444-4444-4444-8444-444444444444"},"code":{"text":"y"}},"request":{"method":"POST","url":"Condition"}}]}`)
+	r = c.must(200, "GET", "/Patient?identifier="+nhs, "")
+	if str(r.body, "total") != "1" || str(r.body, "entry", 0, "resource", "name", 0, "family") != "Twice" {
+		t.Fatalf("one condition, several entries: %s", r.raw)
+	}
+	twice := str(r.body, "entry", 0, "resource", "id")
+	if r = c.must(200, "GET", "/Condition?subject=Patient/"+twice, ""); str(r.body, "total") != "2" {
+		t.Fatalf("references to the patient created in the same transaction: %s", r.raw)
+	}
+	// A transaction PATCH may name a resource the Bundle creates by its urn:uuid.
+	r = c.must(200, "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[
+	  {"fullUrl":"urn:uuid:55555555-5555-4555-8555-555555555555","resource":{"resourceType":"Practitioner","name":[{"family":"Doctor"}]},"request":{"method":"POST","url":"Practitioner"}},
+	  {"resource":{"resourceType":"Binary","contentType":"application/json-patch+json",
+	    "data":"`+base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/generalPractitioner","value":[{"reference":"urn:uuid:55555555-5555-4555-8555-555555555555"}]}]`))+`"},
+	   "request":{"method":"PATCH","url":"Patient/`+twice+`"}}]}`)
+	gp := str(c.must(200, "GET", "/Patient/"+twice, "").body, "generalPractitioner", 0, "reference")
+	if !strings.HasPrefix(gp, "Practitioner/") || strings.Contains(gp, "urn:uuid") {
+		t.Fatalf("PATCH reference not resolved: %q", gp)
 	}
 
 	// Atomicity: a failing entry rolls back the whole transaction.

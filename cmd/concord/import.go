@@ -253,14 +253,19 @@ func (p *progress) line() string {
 }
 
 // run starts drawing and returns the function that stops it.
-func (p *progress) run() func() {
+func (p *progress) run() func() { return drawProgress(p.out, p.tty, p.line) }
+
+// drawProgress redraws line in place every 200 ms on a terminal, or prints it every five
+// seconds otherwise (logs), until the function it returns is called, which draws it a
+// last time.
+func drawProgress(out io.Writer, tty bool, line func() string) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		every := 200 * time.Millisecond
-		if !p.tty {
+		if !tty {
 			every = 5 * time.Second
 		}
 		t := time.NewTicker(every)
@@ -268,15 +273,15 @@ func (p *progress) run() func() {
 		for {
 			select {
 			case <-done:
-				if p.tty {
-					fmt.Fprintf(p.out, "\r%s\n", p.line())
+				if tty {
+					fmt.Fprintf(out, "\r%s\033[K\n", line())
 				}
 				return
 			case <-t.C:
-				if p.tty {
-					fmt.Fprintf(p.out, "\r%s", p.line())
+				if tty {
+					fmt.Fprintf(out, "\r%s\033[K", line())
 				} else {
-					fmt.Fprintln(p.out, p.line())
+					fmt.Fprintln(out, line())
 				}
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -221,36 +220,7 @@ func (b *loadBar) line() string {
 }
 
 // run starts drawing and returns the function that stops it.
-func (b *loadBar) run() func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		every := 250 * time.Millisecond
-		if !b.tty {
-			every = 5 * time.Second
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				if b.tty {
-					fmt.Fprintf(b.out, "\r%s\n", b.line())
-				}
-				return
-			case <-t.C:
-				if b.tty {
-					fmt.Fprintf(b.out, "\r%s\033[K", b.line())
-				} else {
-					fmt.Fprintln(b.out, b.line())
-				}
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
-}
+func (b *loadBar) run() func() { return drawProgress(b.out, b.tty, b.line) }
 
 // openTerminology plugs what `concord terminology load` saved in the data directory into
 // the terminology service: the SNOMED CT edition with its maps, dm+d, ICD-10 and OPCS-4.

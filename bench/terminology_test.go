@@ -2,19 +2,23 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/concord-health/concord/bench/snomedgen"
 	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/interaction"
 	"github.com/concord-health/concord/server"
 	"github.com/concord-health/concord/store/sqlite"
 	"github.com/concord-health/concord/terminology"
@@ -66,18 +70,81 @@ func terminologyServer(b *testing.B) (string, snomedgen.Info, []uint64) {
 			return
 		}
 		ts.AddProvider(snomed.NewProvider(e))
-		st, err := sqlite.OpenFile(context.Background(), filepath.Join(root, "concord-"+strconv.Itoa(n)+".db"))
+		dbDir, err := os.MkdirTemp("", "concord-terminology-bench-")
+		if termBench.err = err; err != nil {
+			return
+		}
+		st, err := sqlite.OpenFile(context.Background(), filepath.Join(dbDir, "concord.db"))
 		if termBench.err = err; err != nil {
 			return
 		}
 		svc := newService(b, st)
 		svc.UseTerminology(ts)
+		termBench.err = loadConditions(svc, termBench.ids, benchConditions)
 		termBench.url = httptest.NewServer(server.New(svc, definitions.R4(), server.Options{})).URL
 	})
 	if termBench.err != nil {
 		b.Fatal(termBench.err)
 	}
 	return termBench.url, termBench.info, termBench.ids
+}
+
+// benchConditions is how many Conditions the search benchmarks run over, each coded with a
+// concept drawn evenly from the edition.
+const benchConditions = 20000
+
+// loadConditions writes n Conditions in transaction Bundles of 500.
+func loadConditions(svc *interaction.Service, ids []uint64, n int) error {
+	for start := 0; start < n; start += 500 {
+		var b strings.Builder
+		b.WriteString(`{"resourceType":"Bundle","type":"transaction","entry":[`)
+		for i := start; i < min(start+500, n); i++ {
+			if i > start {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"resource":{"resourceType":"Condition","id":"c%d","subject":{"reference":"Patient/p%d"},`+
+				`"code":{"coding":[{"system":"http://snomed.info/sct","code":"%d"}]}},"request":{"method":"PUT","url":"Condition/c%d"}}`,
+				i, i%1000, ids[(i*7919)%len(ids)], i)
+		}
+		b.WriteString("]}")
+		resp := svc.Do(context.Background(), &interaction.Request{Method: "POST", Body: []byte(b.String())})
+		if resp.Status != 200 {
+			return fmt.Errorf("loading conditions: %d %s", resp.Status, resp.Body)
+		}
+	}
+	return nil
+}
+
+// BenchmarkTerminologySearch runs token searches that the terminology resolves: a broad
+// SNOMED CT branch (a sixth of the edition) with :below and :in, and a narrow one.
+func BenchmarkTerminologySearch(b *testing.B) {
+	base, info, _ := terminologyServer(b)
+	finding := strconv.FormatUint(info.ClinicalFinding, 10)
+	for _, q := range []struct{ name, query string }{
+		{"below-broad", "code:below=http://snomed.info/sct|" + finding},
+		{"in-broad", "code:in=" + url.QueryEscape("http://snomed.info/sct?fhir_vs=isa/"+finding)},
+		{"below-narrow", "code:below=http://snomed.info/sct|" + strconv.FormatUint(info.Sample, 10)},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				resp, err := http.Get(base + "/fhir/Condition?_count=20&" + q.query)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
 }
 
 // BenchmarkTerminologyHTTP runs each operation from one client per core over a random

@@ -50,22 +50,37 @@ func (s *Service) CodesRelated(ctx context.Context, system, code string, above b
 	if err != nil {
 		return nil, err
 	}
+	// Filters list each concept once; the code itself comes first whether or not the code
+	// system holds it.
 	out := []string{code}
 	var tooMany bool
-	err = f.Concepts(ctx, func(c Concept) bool {
+	add := func(c string) bool {
+		if c == code {
+			return true
+		}
 		if limit > 0 && len(out) > limit {
 			tooMany = true
 			return false
 		}
-		out = append(out, c.Code)
+		out = append(out, c)
 		return true
-	})
+	}
+	if cl, ok := f.(CodeLister); ok {
+		err = cl.Codes(ctx, add)
+	} else {
+		err = f.Concepts(ctx, func(c Concept) bool { return add(c.Code) })
+	}
 	switch {
 	case err != nil:
 		return nil, err
 	case tooMany:
 		return nil, fmt.Errorf("%w: %s|%s has more than %d related codes", ErrTooManyCodes, system, code, limit)
 	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return out, nil
+}
+
+// CodeLister is implemented by concept filters that can list their codes without the rest
+// of each concept (displays, status), which is all a search needs.
+type CodeLister interface {
+	Codes(ctx context.Context, yield func(code string) bool) error
 }

@@ -156,12 +156,27 @@ func (f *filter) Match(ctx context.Context, code string) (bool, error) {
 // and properties come from Lookup, which an expansion of tens of thousands does not need.
 func (f *filter) Concepts(ctx context.Context, yield func(terminology.Concept) bool) error {
 	e := f.e
+	return f.walk(ctx, func(c uint32) bool {
+		return yield(terminology.Concept{Code: strconv.FormatUint(e.ids[c], 10), Display: e.display(c), Inactive: e.flags[c]&flagActive == 0})
+	})
+}
+
+// Codes yields the matching concepts' codes alone: a search over a branch of a hundred
+// thousand concepts needs no displays (terminology.CodeLister).
+func (f *filter) Codes(ctx context.Context, yield func(string) bool) error {
+	e := f.e
+	return f.walk(ctx, func(c uint32) bool { return yield(strconv.FormatUint(e.ids[c], 10)) })
+}
+
+// walk calls emit with each matching concept number, once each, until it returns false.
+func (f *filter) walk(ctx context.Context, yield func(c uint32) bool) error {
+	e := f.e
 	n := 0
 	emit := func(c uint32) bool {
 		if n++; n&0xfff == 0 && ctx.Err() != nil {
 			return false
 		}
-		return yield(terminology.Concept{Code: strconv.FormatUint(e.ids[c], 10), Display: e.display(c), Inactive: e.flags[c]&flagActive == 0})
+		return yield(c)
 	}
 	v, ok := e.index(f.ids[0])
 	switch f.op {

@@ -1,18 +1,15 @@
 package dmd
 
 import (
-	"archive/zip"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/concord-health/concord/terminology/release"
 )
 
 // fileKind is one of the XML files of a release, in the order they are read: codes and
@@ -64,140 +61,47 @@ func classify(base string) (fileKind, string, bool) {
 
 // xmlFile is one release file found in a folder or zip.
 type xmlFile struct {
+	release.File
 	kind fileKind
-	name string // as shown in messages: its path, or the zip's path and the entry's
-	base string
 	date string
-	size int64
-	open func() (io.ReadCloser, error)
 }
 
-// maxNestedZip bounds a zip inside a release zip, which is read into memory (the GTIN file
-// ships that way).
-const maxNestedZip = 1 << 30
-
-// collector gathers the files of a release from the paths given.
-type collector struct {
-	files   [numKinds]*xmlFile
-	closers []io.Closer
-}
-
-func (c *collector) close() {
-	for _, x := range c.closers {
-		x.Close()
-	}
-}
-
-func (c *collector) add(f *xmlFile) error {
-	old := c.files[f.kind]
-	switch {
-	case old == nil:
-		c.files[f.kind] = f
-	case old.base == f.base:
-		// The same file twice, say a release unpacked next to its zip: either will do.
-	default:
-		return fmt.Errorf("dmd: two %s files, %s and %s: give one release at a time", strings.ToUpper(kindNames[f.kind]), old.name, f.name)
-	}
-	return nil
-}
-
-// addPath takes a folder (searched with its subfolders and any zips in them), a release
-// zip, or one release file.
-func (c *collector) addPath(p string) error {
-	st, err := os.Stat(p)
+// findFiles finds the files of one release in paths: folders (searched with their
+// subfolders and any zips in them), release zips, or release files. close releases the
+// zips once the files have been read.
+func findFiles(paths []string) (found [numKinds]*xmlFile, close func() error, err error) {
+	files, close, err := release.Files(paths)
 	if err != nil {
-		return fmt.Errorf("dmd: %w", err)
+		return found, nil, fmt.Errorf("dmd: %w", err)
 	}
-	if !st.IsDir() {
-		return c.addFile(p, st.Size())
+	if err := pick(&found, files, paths); err != nil {
+		close()
+		return found, nil, err
 	}
-	return filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("dmd: %w", err)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return fmt.Errorf("dmd: %w", err)
-		}
-		base := d.Name()
-		if _, _, ok := classify(base); !ok && !isZip(base) {
-			return nil
-		}
-		return c.addFile(q, info.Size())
-	})
+	return found, close, nil
 }
 
-func isZip(name string) bool { return strings.EqualFold(path.Ext(name), ".zip") }
-
-func (c *collector) addFile(p string, size int64) error {
-	base := filepath.Base(p)
-	if isZip(base) {
-		zr, err := zip.OpenReader(p)
-		if err != nil {
-			return fmt.Errorf("dmd: %s: %w", p, err)
-		}
-		c.closers = append(c.closers, zr)
-		return c.addZip(p, &zr.Reader)
-	}
-	kind, date, ok := classify(base)
-	if !ok {
-		return fmt.Errorf("dmd: %s is neither a folder, a zip nor a dm+d release file (f_vmp2_3DDMMYY.xml…)", p)
-	}
-	return c.add(&xmlFile{kind: kind, name: p, base: base, date: date, size: size,
-		open: func() (io.ReadCloser, error) { return os.Open(p) }})
-}
-
-func (c *collector) addZip(name string, zr *zip.Reader) error {
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
-			continue
-		}
-		base := path.Base(f.Name)
-		entry := name + "/" + f.Name
-		if isZip(base) {
-			if f.UncompressedSize64 > maxNestedZip {
-				continue
-			}
-			data, err := readEntry(f)
-			if err != nil {
-				return fmt.Errorf("dmd: %s: %w", entry, err)
-			}
-			inner, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-			if err != nil {
-				return fmt.Errorf("dmd: %s: %w", entry, err)
-			}
-			if err := c.addZip(entry, inner); err != nil {
-				return err
-			}
-			continue
-		}
-		kind, date, ok := classify(base)
+// pick takes the release files among files, one of each kind.
+func pick(found *[numKinds]*xmlFile, files []release.File, paths []string) error {
+	for _, f := range files {
+		kind, date, ok := classify(f.Base)
 		if !ok {
+			if slices.Contains(paths, f.Name) { // a file given by name, not found in a folder or zip
+				return fmt.Errorf("dmd: %s is neither a folder, a zip nor a dm+d release file (f_vmp2_3DDMMYY.xml…)", f.Name)
+			}
 			continue
 		}
-		if err := c.add(&xmlFile{kind: kind, name: entry, base: base, date: date, size: int64(f.UncompressedSize64), open: f.Open}); err != nil {
-			return err
+		switch old := found[kind]; {
+		case old == nil:
+			found[kind] = &xmlFile{File: f, kind: kind, date: date}
+		case old.Base == f.Base:
+			// The same file twice, say a release unpacked next to its zip: either will do.
+		default:
+			return fmt.Errorf("dmd: two %s files, %s and %s: give one release at a time", strings.ToUpper(kindNames[kind]), old.Name, f.Name)
 		}
 	}
-	return nil
-}
-
-func readEntry(f *zip.File) ([]byte, error) {
-	rc, err := f.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
-// check reports the first required file missing.
-func (c *collector) check(paths []string) error {
 	var missing []string
-	for k, f := range c.files {
+	for k, f := range found {
 		if f == nil && kindRequired[k] {
 			missing = append(missing, fmt.Sprintf("no %s file (f_%s2_3DDMMYY.xml)", strings.ToUpper(kindNames[k]), kindNames[k]))
 		}

@@ -39,29 +39,24 @@ func Load(ctx context.Context, paths []string, opts Options) (*Release, error) {
 	if len(paths) == 0 {
 		return nil, errNoPaths
 	}
-	c := &collector{}
-	defer c.close()
-	for _, p := range paths {
-		if err := c.addPath(p); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.check(paths); err != nil {
+	files, closeFiles, err := findFiles(paths)
+	if err != nil {
 		return nil, err
 	}
+	defer closeFiles()
 	l := newLoader(ctx, opts)
-	for k, f := range c.files {
+	for k, f := range files {
 		if f == nil {
 			continue
 		}
-		l.total += f.size
+		l.total += f.Size
 		// The version is the date the required files carry; the GTIN file may come from
 		// another week.
 		if kindRequired[k] && f.date > l.idx.Version {
 			l.idx.Version = f.date
 		}
 	}
-	for _, f := range c.files {
+	for _, f := range files {
 		if f == nil {
 			continue
 		}
@@ -148,7 +143,7 @@ func (l *loader) progress() {
 	}
 	p := Progress{BytesRead: l.done, BytesTotal: l.total, Records: l.count}
 	if l.file != nil {
-		p.File = l.file.name
+		p.File = l.file.Name
 		p.BytesRead += l.cr.n
 	}
 	l.opts.Progress(p)
@@ -183,9 +178,9 @@ func (l *loader) readFile(f *xmlFile) error {
 	if err := l.ctx.Err(); err != nil {
 		return err
 	}
-	rc, err := f.open()
+	rc, err := f.Open()
 	if err != nil {
-		return fmt.Errorf("dmd: %s: %w", f.name, err)
+		return fmt.Errorf("dmd: %s: %w", f.Name, err)
 	}
 	defer rc.Close()
 	l.file, l.cr = f, &countingReader{r: rc}
@@ -202,7 +197,7 @@ func (l *loader) readFile(f *xmlFile) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("dmd: %s: %w", f.name, err)
+			return fmt.Errorf("dmd: %s: %w", f.Name, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -211,7 +206,7 @@ func (l *loader) readFile(f *xmlFile) error {
 			switch {
 			case depth == 1:
 				if name != lay.root {
-					return fmt.Errorf("dmd: %s: root element is <%s>, want <%s>", f.name, name, lay.root)
+					return fmt.Errorf("dmd: %s: root element is <%s>, want <%s>", f.Name, name, lay.root)
 				}
 				rootSeen = true
 				continue
@@ -236,7 +231,7 @@ func (l *loader) readFile(f *xmlFile) error {
 		}
 	}
 	if !rootSeen {
-		return fmt.Errorf("dmd: %s: no <%s> element (empty file?)", f.name, lay.root)
+		return fmt.Errorf("dmd: %s: no <%s> element (empty file?)", f.Name, lay.root)
 	}
 	l.progress()
 	return nil
@@ -279,7 +274,7 @@ func (l *loader) record(kind fileKind, section string, se xml.StartElement, want
 
 func (l *loader) skip() error {
 	if err := l.dec.Skip(); err != nil {
-		return fmt.Errorf("dmd: %s: %w", l.file.name, err)
+		return fmt.Errorf("dmd: %s: %w", l.file.Name, err)
 	}
 	return nil
 }
@@ -289,9 +284,9 @@ func (l *loader) decode(v any, se xml.StartElement) error {
 	if err := l.dec.DecodeElement(v, &se); err != nil {
 		var syn *xml.SyntaxError
 		if errors.As(err, &syn) {
-			return fmt.Errorf("dmd: %s: %w", l.file.name, err)
+			return fmt.Errorf("dmd: %s: %w", l.file.Name, err)
 		}
-		return fmt.Errorf("dmd: %s: <%s> at line %d: %w", l.file.name, se.Name.Local, l.line, err)
+		return fmt.Errorf("dmd: %s: <%s> at line %d: %w", l.file.Name, se.Name.Local, l.line, err)
 	}
 	return nil
 }
@@ -302,7 +297,7 @@ func (l *loader) recordError(elem, name, format string, args ...any) error {
 	if name = strings.TrimSpace(name); name != "" {
 		what += fmt.Sprintf(" (%q)", name)
 	}
-	return fmt.Errorf("dmd: %s: %s: %s", l.file.name, what, fmt.Sprintf(format, args...))
+	return fmt.Errorf("dmd: %s: %s: %s", l.file.Name, what, fmt.Sprintf(format, args...))
 }
 
 // id reads a record's own identifier, which it must have.

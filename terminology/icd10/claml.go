@@ -142,39 +142,19 @@ var clamlProperties = []release.PropertyDef{
 // excludeOnPrecedingModifier/excludeOnFollowingModifier Meta rules, and the rubrics of
 // modifiers and modifier classes other than the preferred one.
 func LoadClaML(ctx context.Context, paths []string) (*fhir.Resource, error) {
-	if len(paths) == 0 {
-		return nil, errors.New("icd10: no release given")
-	}
-	files, closeFiles, err := release.Files(paths)
+	f, rc, err := release.OpenFile(paths, expectedClaML, isClaML)
 	if err != nil {
 		return nil, fmt.Errorf("icd10: %w", err)
 	}
-	defer closeFiles()
-	var found []release.File
-	for _, f := range files {
-		if clamlFile.MatchString(f.Base) {
-			ok, err := isClaML(f)
-			if err != nil {
-				return nil, fmt.Errorf("icd10: %w", err)
-			}
-			if ok {
-				found = append(found, f)
-			}
-		}
-	}
-	f, err := release.Find(found, expectedClaML, func(string) bool { return true })
-	if err != nil {
-		return nil, fmt.Errorf("icd10: %w", err)
-	}
-	cs, err := readClaML(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	return cs.Resource()
+	defer rc.Close()
+	return readClaML(ctx, f, rc)
 }
 
-// isClaML reports whether an XML file's root element is ClaML.
+// isClaML reports whether a file is XML whose root element is ClaML.
 func isClaML(f release.File) (bool, error) {
+	if !clamlFile.MatchString(f.Base) {
+		return false, nil
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", f.Name, err)
@@ -207,13 +187,8 @@ type clamlNode struct {
 	line     int
 }
 
-func readClaML(ctx context.Context, f release.File) (*release.CodeSystem, error) {
-	rc, err := f.Open()
-	if err != nil {
-		return nil, fmt.Errorf("icd10: %s: %w", f.Name, err)
-	}
-	defer rc.Close()
-	d := newDecoder(rc)
+func readClaML(ctx context.Context, f release.File, r io.Reader) (*fhir.Resource, error) {
+	d := newDecoder(r)
 	var (
 		title         clamlTitle
 		nodes         = map[string]*clamlNode{}
@@ -369,7 +344,7 @@ func readClaML(ctx context.Context, f release.File) (*release.CodeSystem, error)
 	if text == "" {
 		text = "International Statistical Classification of Diseases and Related Health Problems, Tenth Revision"
 	}
-	return &release.CodeSystem{
+	cs := &release.CodeSystem{
 		ID:               "icd-10",
 		URL:              URLWHO,
 		Version:          strings.TrimSpace(title.Version),
@@ -382,7 +357,8 @@ func readClaML(ctx context.Context, f release.File) (*release.CodeSystem, error)
 		HierarchyMeaning: "is-a",
 		Properties:       props,
 		Concepts:         top,
-	}, nil
+	}
+	return cs.Resource()
 }
 
 // excludeMeta names the Meta elements that steer modifiers rather than describe a class.

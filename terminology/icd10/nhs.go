@@ -2,7 +2,6 @@ package icd10
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -77,37 +76,21 @@ var nhsProperties = []release.PropertyDef{
 // under their chapter unless rows for blocks are given. Malformed rows fail the load naming
 // file and line (up to release.MaxRowErrors of them), as do duplicate codes.
 func Load(ctx context.Context, paths []string) (*fhir.Resource, error) {
-	if len(paths) == 0 {
-		return nil, errors.New("icd10: no release given")
-	}
-	files, closeFiles, err := release.Files(paths)
+	f, rc, err := release.OpenFile(paths, expectedNHS, release.Named(nhsFileName))
 	if err != nil {
 		return nil, fmt.Errorf("icd10: %w", err)
 	}
-	defer closeFiles()
-	f, err := release.Find(files, expectedNHS, nhsFileName.MatchString)
-	if err != nil {
-		return nil, fmt.Errorf("icd10: %w", err)
-	}
-	cs, err := readNHS(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	return cs.Resource()
+	defer rc.Close()
+	return readNHS(ctx, f, rc)
 }
 
-func readNHS(ctx context.Context, f release.File) (*release.CodeSystem, error) {
+func readNHS(ctx context.Context, f release.File, r io.Reader) (*fhir.Resource, error) {
 	m := nhsFileName.FindStringSubmatch(f.Base)
 	version, date := m[1]+".0", ""
 	if d := m[2]; d != "" {
 		date = d[:4] + "-" + d[4:6] + "-" + d[6:]
 	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, fmt.Errorf("icd10: %s: %w", f.Name, err)
-	}
-	defer rc.Close()
-	rows := release.NewRows(rc, f.Name)
+	rows := release.NewRows(r, f.Name)
 	hdr, err := rows.Next()
 	if err == io.EOF {
 		return nil, fmt.Errorf("icd10: %s: empty file, expected a header row", f.Name)
@@ -120,40 +103,13 @@ func readNHS(ctx context.Context, f release.File) (*release.CodeSystem, error) {
 			Msg: fmt.Sprintf("header is %q, want %s", strings.Join(hdr, "\t"), strings.Join(nhsColumns, " "))})
 	}
 
-	byCode := map[string]*release.Concept{}
-	var order []*release.Concept
-	lines := map[string]int{}
-	for n := 0; ; n++ {
-		if n&0xfff == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		row, err := rows.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("icd10: %w", err)
-		}
-		c, msg := nhsConcept(row)
-		if msg == "" {
-			if line, dup := lines[c.Code]; dup {
-				msg = fmt.Sprintf("duplicate code %s (first at line %d)", c.Code, line)
-			}
-		}
-		if msg != "" {
-			if rows.Reject("%s", msg) {
-				break
-			}
-			continue
-		}
-		lines[c.Code] = rows.Line()
-		byCode[c.Code] = c
-		order = append(order, c)
-	}
-	if err := rows.Err(); err != nil {
+	order, err := rows.Concepts(ctx, nhsConcept)
+	if err != nil {
 		return nil, fmt.Errorf("icd10: %w", err)
+	}
+	byCode := map[string]*release.Concept{}
+	for _, c := range order {
+		byCode[c.Code] = c
 	}
 	if len(order) == 0 {
 		return nil, fmt.Errorf("icd10: %s has no codes", f.Name)
@@ -197,7 +153,7 @@ func readNHS(ctx context.Context, f release.File) (*release.CodeSystem, error) {
 			top = append(top, c)
 		}
 	}
-	return &release.CodeSystem{
+	cs := &release.CodeSystem{
 		ID:               "icd-10-uk",
 		URL:              URLUK,
 		Version:          version,
@@ -210,7 +166,8 @@ func readNHS(ctx context.Context, f release.File) (*release.CodeSystem, error) {
 		HierarchyMeaning: "is-a",
 		Properties:       nhsProperties,
 		Concepts:         append(top, roots...),
-	}, nil
+	}
+	return cs.Resource()
 }
 
 // nhsConcept reads one row; msg says what is wrong with a malformed one.

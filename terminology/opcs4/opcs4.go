@@ -85,81 +85,43 @@ var months = map[string]string{"jan": "01", "feb": "02", "mar": "03", "apr": "04
 // (up to release.MaxRowErrors of them), as do duplicate codes. The release's fixed-width
 // metadata file (sex and status indicators) is not read.
 func Load(ctx context.Context, paths []string) (*fhir.Resource, error) {
-	if len(paths) == 0 {
-		return nil, errors.New("opcs4: no release given")
-	}
-	files, closeFiles, err := release.Files(paths)
+	f, rc, err := release.OpenFile(paths, expected, release.Named(fileName))
 	if err != nil {
 		return nil, fmt.Errorf("opcs4: %w", err)
 	}
-	defer closeFiles()
-	f, err := release.Find(files, expected, fileName.MatchString)
-	if err != nil {
-		return nil, fmt.Errorf("opcs4: %w", err)
-	}
-	cs, err := read(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	return cs.Resource()
+	defer rc.Close()
+	return read(ctx, f, rc)
 }
 
-func read(ctx context.Context, f release.File) (*release.CodeSystem, error) {
+func read(ctx context.Context, f release.File, r io.Reader) (*fhir.Resource, error) {
 	m := fileName.FindStringSubmatch(f.Base)
 	version := "4." + m[1]
 	date := ""
 	if mon, ok := months[strings.ToLower(m[2])]; ok {
 		date = m[3] + "-" + mon
 	}
-	rc, err := f.Open()
-	if err != nil {
-		return nil, fmt.Errorf("opcs4: %s: %w", f.Name, err)
-	}
-	defer rc.Close()
-	rows := release.NewRows(rc, f.Name)
+	rows := release.NewRows(r, f.Name)
 
+	all, err := rows.Concepts(ctx, func(row []string) (*release.Concept, string) {
+		c, msg := concept(row)
+		if msg != "" && rows.Line() == 1 && len(row) == 2 && strings.EqualFold(strings.TrimSpace(row[0]), "code") {
+			return nil, "" // a header row
+		}
+		return c, msg
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opcs4: %w", err)
+	}
 	byCode := map[string]*release.Concept{}
-	lines := map[string]int{}
 	titles := map[string]string{} // chapter titles the file gives, if any
 	var order []*release.Concept
-	for n := 0; ; n++ {
-		if n&0xfff == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		row, err := rows.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("opcs4: %w", err)
-		}
-		c, msg := concept(row)
-		if msg == "" {
-			if line, dup := lines[c.Code]; dup {
-				msg = fmt.Sprintf("duplicate code %s (first at line %d)", c.Code, line)
-			}
-		}
-		if msg != "" {
-			if rows.Line() == 1 && len(row) == 2 && strings.EqualFold(strings.TrimSpace(row[0]), "code") {
-				continue // a header row
-			}
-			if rows.Reject("%s", msg) {
-				break
-			}
-			continue
-		}
-		lines[c.Code] = rows.Line()
+	for _, c := range all {
 		if len(c.Code) == 1 {
 			titles[c.Code] = c.Display
 			continue
 		}
 		byCode[c.Code] = c
 		order = append(order, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("opcs4: %w", err)
 	}
 	if len(order) == 0 {
 		return nil, fmt.Errorf("opcs4: %s has no codes", f.Name)
@@ -192,7 +154,7 @@ func read(ctx context.Context, f release.File) (*release.CodeSystem, error) {
 		}
 		ch.Children = append(ch.Children, c)
 	}
-	return &release.CodeSystem{
+	cs := &release.CodeSystem{
 		ID:               "opcs-4",
 		URL:              URL,
 		Version:          version,
@@ -205,7 +167,8 @@ func read(ctx context.Context, f release.File) (*release.CodeSystem, error) {
 		HierarchyMeaning: "is-a",
 		Properties:       properties,
 		Concepts:         sortChapters(top),
-	}, nil
+	}
+	return cs.Resource()
 }
 
 // concept reads one row; msg says what is wrong with a malformed one.

@@ -2,10 +2,14 @@ package release
 
 import (
 	"archive/zip"
+	"bytes"
+	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -41,13 +45,7 @@ func TestFilesAndFind(t *testing.T) {
 	if err != nil || !strings.HasSuffix(got.Name, "Release.ZIP!Docs/readme.txt") || got.Size != 7 {
 		t.Fatalf("Find: %+v, %v", got, err)
 	}
-	rc, err := got.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(b) != "read me" {
+	if b := contents(t, got); b != "read me" {
 		t.Errorf("read %q", b)
 	}
 	if _, err := Find(files, "the index file (index.txt)", func(b string) bool { return b == "index.txt" }); !errors.Is(err, ErrMissingFile) || !strings.Contains(err.Error(), "index.txt") {
@@ -58,6 +56,139 @@ func TestFilesAndFind(t *testing.T) {
 	}
 	if _, _, err := Files([]string{filepath.Join(dir, "absent")}); err == nil {
 		t.Error("a missing path was accepted")
+	}
+}
+
+// contents reads a release file.
+func contents(t *testing.T, f File) string {
+	t.Helper()
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// writeZip writes a zip of the entries given, name to content.
+func writeZip(t *testing.T, w io.Writer, entries map[string][]byte) {
+	t.Helper()
+	zw := zip.NewWriter(w)
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		fw, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(entries[name])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNestedZip(t *testing.T) {
+	var inner bytes.Buffer
+	writeZip(t, &inner, map[string][]byte{"f_gtin.xml": []byte("gtin")})
+	dir := t.TempDir()
+	z := filepath.Join(dir, "release.zip")
+	f, _ := os.Create(z)
+	writeZip(t, f, map[string][]byte{"Docs/readme.txt": []byte("read me"), "week21-GTIN.zip": inner.Bytes()})
+	f.Close()
+	os.Symlink(z, filepath.Join(dir, "link.zip"))
+	os.Symlink("nowhere", filepath.Join(dir, "broken.txt"))
+
+	files, closeFiles, err := Files([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFiles()
+	want := []string{"link.zip!Docs/readme.txt", "link.zip!week21-GTIN.zip!f_gtin.xml",
+		"release.zip!Docs/readme.txt", "release.zip!week21-GTIN.zip!f_gtin.xml"}
+	if len(files) != len(want) {
+		t.Fatalf("files %+v, want %q", files, want)
+	}
+	for i, f := range files {
+		if f.Name != filepath.Join(dir, want[i]) {
+			t.Errorf("file %d is %s, want %s", i, f.Name, want[i])
+		}
+	}
+	if gtin := files[3]; contents(t, gtin) != "gtin" || gtin.Base != "f_gtin.xml" || gtin.Size != 4 {
+		t.Errorf("nested entry %+v", gtin)
+	}
+
+	// A zip inside a zip says how large it is before it is read: too large is an error.
+	big := filepath.Join(t.TempDir(), "big.zip")
+	f, _ = os.Create(big)
+	zw := zip.NewWriter(f)
+	w, _ := zw.CreateRaw(&zip.FileHeader{Name: "huge.zip", Method: zip.Store,
+		CompressedSize64: uint64(inner.Len()), UncompressedSize64: maxNestedZip + 1})
+	w.Write(inner.Bytes())
+	zw.Close()
+	f.Close()
+	if _, _, err := Files([]string{big}); err == nil || !strings.Contains(err.Error(), "big.zip!huge.zip") ||
+		!strings.Contains(err.Error(), "over the 512 MiB allowed") {
+		t.Errorf("oversized nested zip: %v", err)
+	}
+}
+
+func TestOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	f, _ := os.Create(filepath.Join(dir, "release.zip"))
+	writeZip(t, f, map[string][]byte{"codes.txt": []byte("A00\tCholera\n"), "notes.txt": []byte("x")})
+	f.Close()
+
+	codes := regexp.MustCompile(`^codes\.txt$`)
+	got, rc, err := OpenFile([]string{dir}, "the codes", Named(codes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	if err := rc.Close(); err != nil {
+		t.Error(err)
+	}
+	if got.Base != "codes.txt" || string(b) != "A00\tCholera\n" {
+		t.Errorf("OpenFile: %+v read %q", got, b)
+	}
+	if _, _, err := OpenFile(nil, "the codes", Named(codes)); err == nil || err.Error() != "no release given" {
+		t.Errorf("no paths: %v", err)
+	}
+	if _, _, err := OpenFile([]string{dir}, "the index (index.txt)", Named(regexp.MustCompile(`^index`))); !errors.Is(err, ErrMissingFile) {
+		t.Errorf("missing: %v", err)
+	}
+	boom := errors.New("unreadable")
+	if _, _, err := OpenFile([]string{dir}, "the codes", func(File) (bool, error) { return false, boom }); !errors.Is(err, boom) {
+		t.Errorf("match error: %v", err)
+	}
+}
+
+func TestConcepts(t *testing.T) {
+	in := "A00\tCholera\nskip\nA00\tAgain\nbad\nA01\tTyphoid\n"
+	rs := NewRows(strings.NewReader(in), "f.txt")
+	concept := func(row []string) (*Concept, string) {
+		switch {
+		case row[0] == "skip":
+			return nil, ""
+		case len(row) != 2:
+			return nil, "one field"
+		}
+		return &Concept{Code: row[0], Display: row[1]}, ""
+	}
+	_, err := rs.Concepts(t.Context(), concept)
+	if err == nil || !strings.Contains(err.Error(), "f.txt:3: duplicate code A00 (first at line 1)") || !strings.Contains(err.Error(), "f.txt:4: one field") {
+		t.Errorf("Concepts: %v", err)
+	}
+	list, err := NewRows(strings.NewReader("A00\tCholera\nskip\nA01\tTyphoid\n"), "f.txt").Concepts(t.Context(), concept)
+	if err != nil || len(list) != 2 || list[1].Display != "Typhoid" {
+		t.Errorf("Concepts: %v, %v", list, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := NewRows(strings.NewReader(in), "f.txt").Concepts(ctx, concept); err != context.Canceled {
+		t.Errorf("cancelled: %v", err)
 	}
 }
 

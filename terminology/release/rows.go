@@ -3,6 +3,7 @@ package release
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,50 @@ func (rs *Rows) Err() error {
 		return errors.Join(append(rs.errs, fmt.Errorf("%s: %d more malformed rows", rs.file, rs.n-len(rs.errs)))...)
 	}
 	return errors.Join(rs.errs...)
+}
+
+// Concepts reads the rows left, a concept a row: concept makes one of a row, or says what
+// is wrong with it (saying nothing of a nil concept skips the row). Malformed rows and codes
+// seen before are rejected, and returned as Err does once all are read; ctx is checked now
+// and then, its error returned as it is.
+func (rs *Rows) Concepts(ctx context.Context, concept func(row []string) (c *Concept, msg string)) ([]*Concept, error) {
+	var list []*Concept
+	lines := map[string]int{}
+	for n := 0; ; n++ {
+		if n&0xfff == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		row, err := rs.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, msg := concept(row)
+		if c == nil && msg == "" {
+			continue
+		}
+		if msg == "" {
+			if line, dup := lines[c.Code]; dup {
+				msg = fmt.Sprintf("duplicate code %s (first at line %d)", c.Code, line)
+			}
+		}
+		if msg != "" {
+			if rs.Reject("%s", msg) {
+				break
+			}
+			continue
+		}
+		lines[c.Code] = rs.line
+		list = append(list, c)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	return list, nil
 }
 
 // Text returns b as a string: as it is when it is valid UTF-8, else decoded from

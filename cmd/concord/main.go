@@ -25,6 +25,7 @@ const usage = `usage:
   concord validate [--packages PATH…] [--profile URL] FILE…
   concord terminology load snomed|dmd|icd10|icd10-who|opcs4 [--data DIR] RELEASE…
   concord hl7 send --addr HOST:PORT FILE…
+  concord token --data DIR --system | --user ID --org ODS --role CODE [--purpose TREAT] [--patient ID] [--scope …] [--ttl 1h]
   concord hl7 deadletters list|show|replay [--data DIR | --database URL] …
 
 Every serve and import flag also reads from a CONCORD_… environment variable (--max-body: CONCORD_MAX_BODY).`
@@ -48,6 +49,8 @@ func main() {
 		err = terminologyCmd(os.Args[2:], os.Stderr)
 	case "hl7":
 		err = hl7Cmd(os.Args[2:], os.Stdout, os.Stderr)
+	case "token":
+		err = tokenCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

@@ -25,6 +25,7 @@ const usage = `usage:
   concord validate [--packages PATH…] [--profile URL] FILE…
   concord terminology load snomed|dmd|icd10|icd10-who|opcs4 [--data DIR] RELEASE…
   concord hl7 send --addr HOST:PORT FILE…
+  concord audit verify [--data DIR | --database URL] [--expect SEQ:HASH]
   concord token --data DIR --system | --user ID --org ODS --role CODE [--purpose TREAT] [--patient ID] [--scope …] [--ttl 1h]
   concord hl7 deadletters list|show|replay [--data DIR | --database URL] …
 
@@ -51,6 +52,8 @@ func main() {
 		err = hl7Cmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "token":
 		err = tokenCmd(os.Args[2:], os.Stdout, os.Stderr)
+	case "audit":
+		err = auditCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

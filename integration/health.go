@@ -14,7 +14,7 @@ type feed struct {
 	name string
 
 	mu                             sync.Mutex
-	received, refused, applied     int64 // refused: stored as dead letters on receipt or after
+	received, applied              int64
 	failed, retries, storeFailures int64
 	lastMessage, lastApplied       time.Time
 	perSecond                      [60]int64 // messages received, by second of the last minute

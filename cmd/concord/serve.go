@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/concord-health/concord/events"
 	"github.com/concord-health/concord/fhir/definitions"
 	"github.com/concord-health/concord/server"
 )
@@ -48,6 +49,21 @@ func serve(args []string) error {
 		return err
 	}
 	defer stopIntegration()
+	// Subscriptions: the dispatcher hears of writes through the service, so it is made
+	// before the service serves; it stops with ctx, before the store closes.
+	dispatcher, err := events.NewDispatcher(st, svc, events.Options{Base: "http://" + *addr + "/fhir", Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	dispatchCtx, stopDispatch := context.WithCancel(ctx)
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		if err := dispatcher.Run(dispatchCtx); err != nil && dispatchCtx.Err() == nil {
+			slog.Error("subscriptions", "err", err)
+		}
+	}()
+	defer func() { stopDispatch(); <-dispatched }()
 	fhir := server.New(svc, definitions.R4(), server.Options{MaxBody: *maxBody})
 	srv := &http.Server{Addr: *addr, Handler: adminHandler(fhir, engine),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}

@@ -38,6 +38,11 @@ func TestInbox(t *testing.T) {
 	storetest.RunInbox(t, func(t *testing.T) store.Store { return open(t) })
 }
 
+func TestEvents(t *testing.T) {
+	testURL(t)
+	storetest.RunEvents(t, func(t *testing.T) store.Store { return open(t) })
+}
+
 // TestConcurrentOpen starts several processes' worth of stores on one empty schema at once:
 // schema creation must not race.
 func TestConcurrentOpen(t *testing.T) {

@@ -34,6 +34,10 @@ func TestInbox(t *testing.T) {
 	storetest.RunInbox(t, func(t *testing.T) store.Store { return open(t) })
 }
 
+func TestEvents(t *testing.T) {
+	storetest.RunEvents(t, func(t *testing.T) store.Store { return open(t) })
+}
+
 func BenchmarkPut(b *testing.B) { storetest.BenchPut(b, open) }
 
 // TestGroupCommitContainsPanics: a write transaction that panics inside a commit group is

@@ -8,6 +8,7 @@ import (
 
 	"github.com/concord-health/concord/fhir/definitions"
 	"github.com/concord-health/concord/search"
+	"github.com/concord-health/concord/store"
 )
 
 // tableRows accumulates the rows of one index table as a flat argument list.
@@ -19,12 +20,13 @@ type tableRows struct {
 
 // rowBuffer holds the index rows of a transaction's writes until they are flushed.
 type rowBuffer struct {
-	tables [10]tableRows
+	tables [11]tableRows
 	inited bool
 }
 
-// bufferTables are the index tables in rowBuffer order, with the columns add fills.
-var bufferTables = [10]struct {
+// bufferTables are the index tables in rowBuffer order, with the columns add fills, and
+// last the event log (events.go), whose rows addEvent fills.
+var bufferTables = [11]struct {
 	table string
 	cols  []string
 }{
@@ -38,6 +40,7 @@ var bufferTables = [10]struct {
 	{"idx_composite", []string{"rid", "pid", "s1", "c1", "lo1", "hi1", "s2", "c2", "lo2", "hi2", "s3", "c3", "lo3", "hi3"}},
 	{"compartment", []string{"patient_id", "rid"}},
 	{"patient_date", []string{"patient_id", "ref_pid", "date_pid", "lo", "hi", "rid"}},
+	{"events", eventRowCols},
 }
 
 func (b *rowBuffer) init() {
@@ -54,6 +57,13 @@ func (b *rowBuffer) reset() {
 	for i := range b.tables {
 		b.tables[i].args = b.tables[i].args[:0]
 	}
+}
+
+// addEvent buffers the event of a version written (lastUpdated at).
+func (b *rowBuffer) addEvent(typ, id string, version int64, action store.EventAction, at int64) {
+	b.init()
+	t := &b.tables[10]
+	t.args = append(t.args, typ, id, version, int(action), at)
 }
 
 // finite keeps ±Inf out of the database (not every backend stores them); the clamped value

@@ -131,6 +131,9 @@ func (d *Dialect) schemaStatements() []string {
 	for _, s := range inboxSchema {
 		out = append(out, r.Replace(s))
 	}
+	for _, s := range eventsSchema {
+		out = append(out, r.Replace(s))
+	}
 	for _, t := range indexSchema {
 		cols := r.Replace(t.columns)
 		index := func(suffix string, key []string, where string) {

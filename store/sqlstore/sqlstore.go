@@ -130,6 +130,9 @@ type DB struct {
 	// history order and _since are exact even when two writes share a microsecond.
 	clockMu sync.Mutex
 	last    int64
+
+	// gaps tracks missing seqs of the event log on PostgreSQL (events.go).
+	gaps gapTracker
 }
 
 // Open wraps the pools; it creates the schema if needed.
@@ -482,6 +485,7 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 			if p.Index != nil {
 				t.buf.add(rid, p.Index, t.db.patientDates[res.Type])
 			}
+			t.buf.addEvent(res.Type, res.ID, 1, store.EventCreate, lu)
 			t.writes++
 			return &store.Record{Type: res.Type, ID: res.ID, Version: 1, LastUpdated: micros(lu), Body: body}, nil
 		}
@@ -524,6 +528,11 @@ func (t *tx) Put(ctx context.Context, p *store.Put) (*store.Record, error) {
 	if p.Index != nil {
 		t.buf.add(rid, p.Index, t.db.patientDates[res.Type])
 	}
+	action := store.EventCreate
+	if live {
+		action = store.EventUpdate
+	}
+	t.buf.addEvent(res.Type, res.ID, version, action, lu)
 	t.writes++
 	return &store.Record{Type: res.Type, ID: res.ID, Version: version, LastUpdated: micros(lu), Body: body}, nil
 }
@@ -579,6 +588,7 @@ func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	if err := t.exec(ctx, markDeleted, version, lu, rid); err != nil {
 		return nil, err
 	}
+	t.buf.addEvent(typ, id, version, store.EventDelete, lu)
 	t.writes++
 	return &store.Record{Type: typ, ID: id, Version: version, LastUpdated: micros(lu), Deleted: true}, nil
 }

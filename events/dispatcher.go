@@ -81,7 +81,9 @@ type Options struct {
 	// agree to well within it.
 	Lease time.Duration
 	// PollInterval is how often the event log is read when nothing wakes the dispatcher
-	// (default 25 milliseconds). Writes through the Service wake it at once.
+	// (default 250 milliseconds): writes through the Service wake it at once, so polling
+	// only finds the writes of other processes sharing the database, and an idle server
+	// stays idle.
 	PollInterval time.Duration
 	// Base is the FHIR base URL that Content-Location headers of notifications start with
 	// ("" gives paths relative to the base).
@@ -134,7 +136,7 @@ func (o *Options) defaults() error {
 		o.Lease = 30 * time.Second
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 25 * time.Millisecond
+		o.PollInterval = 250 * time.Millisecond
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func compileCriteria(reg *definitions.Registry, s *Subscription) *criteria {
 	return c
 }
 
-// memFilter reports whether f is decided exactly by memMatch.
+// memFilter reports whether f is decided exactly by memFilterMatch.
 func memFilter(reg *definitions.Registry, f *search.Filter) bool {
 	if f.Param == nil || f.Chain != nil || f.Has != nil || len(f.Values) == 0 {
 		return false
@@ -177,17 +177,8 @@ func tokenKey(pid int64, code string) string {
 }
 func refKey(pid int64, id string) string { return "r|" + strconv.FormatInt(pid, 36) + "|" + id }
 
-// memMatch decides in-memory criteria against a resource's id and index rows: every filter
-// must hold (values ORed), as the store's search compiler has it.
-func (c *criteria) memMatch(id string, ix *search.Index) bool {
-	for _, f := range c.q.Filters {
-		if !memFilterMatch(c.typ, f, id, ix) {
-			return false
-		}
-	}
-	return true
-}
-
+// memFilterMatch decides one in-memory filter against a resource's id and index rows (its
+// values ORed), as the store's search compiler has it.
 func memFilterMatch(typ string, f *search.Filter, id string, ix *search.Index) bool {
 	if f.Param.Code == "_id" {
 		in := false

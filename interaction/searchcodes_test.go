@@ -4,30 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/interaction"
-	"github.com/concord-health/concord/terminology"
-	"github.com/concord-health/concord/terminology/snomed"
 )
 
 // TestTerminologySearchModifiers runs token searches with :in, :not-in, :above and :below
 // over SNOMED CT (the mini RF2 release) and a held value set, through chains and _has too.
 func TestTerminologySearchModifiers(t *testing.T) {
-	const release = "../../shared/data/snomed-rf2-test/dummy-snomed-content/SnomedCT_MiniRF2"
-	if _, err := os.Stat(release); err != nil {
-		t.Skipf("SNOMED CT test fixtures not found at %s", release)
-	}
-	e, err := snomed.Load(t.Context(), []string{release}, snomed.Options{NoCheckDigits: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := terminology.New()
-	ts.AddProvider(snomed.NewProvider(e))
+	ts := miniSNOMED(t)
 	vs, err := fhir.Parse([]byte(`{"resourceType":"ValueSet","url":"http://example.org/vs/body-structures","status":"active",
 		"compose":{"include":[{"system":"http://snomed.info/sct","concept":[{"code":"113331007"}]}]}}`))
 	if err != nil {

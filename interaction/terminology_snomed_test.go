@@ -13,9 +13,10 @@ import (
 	"github.com/concord-health/concord/terminology/snomed"
 )
 
-// TestSNOMEDImplicitValueSets runs $expand and $validate-code on SNOMED CT implicit value
-// sets over the mini RF2 release, including the 400 for invalid ECL.
-func TestSNOMEDImplicitValueSets(t *testing.T) {
+// miniSNOMED is a terminology holding the mini RF2 release of the shared test data (the
+// test skips without it).
+func miniSNOMED(t *testing.T) *terminology.Service {
+	t.Helper()
 	const release = "../../shared/data/snomed-rf2-test/dummy-snomed-content/SnomedCT_MiniRF2"
 	if _, err := os.Stat(release); err != nil {
 		t.Skipf("SNOMED CT test fixtures not found at %s", release)
@@ -26,6 +27,13 @@ func TestSNOMEDImplicitValueSets(t *testing.T) {
 	}
 	ts := terminology.New()
 	ts.AddProvider(snomed.NewProvider(e))
+	return ts
+}
+
+// TestSNOMEDImplicitValueSets runs $expand and $validate-code on SNOMED CT implicit value
+// sets over the mini RF2 release, including the 400 for invalid ECL.
+func TestSNOMEDImplicitValueSets(t *testing.T) {
+	ts := miniSNOMED(t)
 	svc := writeCheckService(t, "off", "")
 	svc.UseTerminology(ts)
 	ctx := context.Background()

@@ -210,6 +210,11 @@ func NewDispatcher(st store.Store, svc *interaction.Service, opts Options) (*Dis
 	for _, typ := range opts.Registry.ResourceTypes() {
 		svc.OnCommit(typ, func(*fhir.Resource) { d.Notify() })
 	}
+	// A Subscription the server cannot serve (criteria it cannot run, an endpoint it will
+	// not call) is refused at write with a 422 naming the element; one that reaches the
+	// store another way is set to status error when taken up.
+	reg := opts.Registry
+	svc.AddWriteRule("Subscription", func(res *fhir.Resource) *fhir.Error { return CheckSubscription(reg, res) })
 	return d, nil
 }
 

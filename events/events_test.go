@@ -13,6 +13,7 @@ import (
 
 	"github.com/concord-health/concord/fhir"
 	"github.com/concord-health/concord/fhir/definitions"
+	"github.com/concord-health/concord/interaction"
 	"github.com/concord-health/concord/store"
 )
 
@@ -78,8 +79,8 @@ func TestPayloads(t *testing.T) {
 	}
 }
 
-// TestInvalidSubscriptions: a subscription the server cannot serve is set to error, with
-// the reason; CheckSubscription refuses it with a 422 naming the element.
+// TestInvalidSubscriptions: a subscription the server cannot serve is refused at write with
+// a 422 naming the element; one already in the store is set to error, with the reason.
 func TestInvalidSubscriptions(t *testing.T) {
 	st := backends()[0].open(t)
 	svc := newService(t, st)
@@ -104,7 +105,20 @@ func TestInvalidSubscriptions(t *testing.T) {
 		if ferr == nil || ferr.Status != 422 || !strings.Contains(ferr.Error(), tc.want) || ferr.Issues[0].Expression[0] != tc.element {
 			t.Errorf("%s: CheckSubscription %v", tc.id, ferr)
 		}
-		do(t, svc, "PUT", "Subscription/"+tc.id, body)
+		resp := svc.Do(context.Background(), &interaction.Request{Method: "PUT", Path: "Subscription/" + tc.id, Body: []byte(body),
+			ContentType: "application/fhir+json"})
+		if resp.Status != 422 || !strings.Contains(string(resp.Body), tc.element) {
+			t.Errorf("%s: PUT answered %d %s", tc.id, resp.Status, resp.Body)
+		}
+		// Written to the store directly, as by an older version of the server: the
+		// dispatcher takes it up from the event log.
+		err = st.Update(context.Background(), func(tx store.Tx) error {
+			_, err := tx.Put(context.Background(), &store.Put{Resource: res, Index: extractor.Extract(res)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, id := range []string{"unknown-param", "bad-date", "no-type", "absolute", "plain-http", "ftp", "xml"} {
 		if msg := waitStatus(t, st, id, "error", 5*time.Second); msg == "" {

@@ -41,6 +41,8 @@ type Service struct {
 	Validation ValidationPolicy
 	// hooks are told of stored resources by type (OnCommit).
 	hooks map[string][]CommitHook
+	// rules check resources of a type before they are written (AddWriteRule).
+	rules map[string][]WriteRule
 
 	// validator is made on the first $validate: loading the constraints takes a moment.
 	validatorOnce sync.Once
@@ -334,6 +336,20 @@ func (r *Request) source() string {
 		return SourceHTTP
 	}
 	return r.Source
+}
+
+// WriteRule checks a resource about to be written and refuses it with an error (422) the
+// server cannot work with, whatever the validation mode: a Subscription whose criteria or
+// endpoint it cannot serve, say. Profiles and terminology are the validator's business.
+type WriteRule func(res *fhir.Resource) *fhir.Error
+
+// AddWriteRule registers rule for creates, updates and patches of resources of the given
+// type, through the API and in Bundles. Register rules before the Service serves requests.
+func (s *Service) AddWriteRule(resourceType string, rule WriteRule) {
+	if s.rules == nil {
+		s.rules = map[string][]WriteRule{}
+	}
+	s.rules[resourceType] = append(s.rules[resourceType], rule)
 }
 
 // CommitHook is told of a resource a write stored, once its transaction has committed.

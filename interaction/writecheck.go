@@ -118,13 +118,25 @@ func (s *Service) getValidator() (*validation.Validator, error) {
 	return s.validator, s.validatorErr
 }
 
-// checkWrite validates a resource about to be written, as the request's source demands. In
+// checkWrite applies the write rules of the resource's type, then validates it as the
+// request's source demands. In
 // enforce mode a resource with errors is a 422 carrying every issue; in warn mode the
 // issues are returned for the response. where prefixes issue locations for Bundle entries
 // ("Bundle.entry[2].resource").
 func (s *Service) checkWrite(req *Request, res *fhir.Resource, where string) ([]fhir.Issue, *fhir.Error) {
+	if res == nil {
+		return nil, nil
+	}
+	for _, rule := range s.rules[res.Type] {
+		if e := rule(res); e != nil {
+			if where != "" {
+				relocate(e.Issues, res.Type, where)
+			}
+			return nil, e
+		}
+	}
 	mode := s.Validation.Mode(req.source())
-	if mode == ValidateOff || res == nil {
+	if mode == ValidateOff {
 		return nil, nil
 	}
 	v, err := s.getValidator()
@@ -145,9 +157,14 @@ func (s *Service) checkWrite(req *Request, res *fhir.Resource, where string) ([]
 }
 
 // relocate rewrites issue locations from the resource's root ("Patient.name[0]") to its
-// place in a Bundle ("Bundle.entry[3].resource.name[0]").
+// place in a Bundle ("Bundle.entry[3].resource.name[0]"); an issue without a location gets
+// the resource's.
 func relocate(issues []fhir.Issue, typ, where string) {
 	for i := range issues {
+		if len(issues[i].Expression) == 0 {
+			issues[i].Expression = []string{where} // an issue about the whole resource
+			continue
+		}
 		exprs := make([]string, len(issues[i].Expression))
 		for j, e := range issues[i].Expression {
 			if rest, ok := strings.CutPrefix(e, typ); ok && (rest == "" || rest[0] == '.' || rest[0] == '[') {
@@ -164,7 +181,7 @@ func relocate(issues []fhir.Issue, typ, where string) {
 // checkEntries validates the resources a transaction creates and updates before anything
 // is written. In enforce mode every entry with errors is reported in one 422.
 func (s *Service) checkEntries(req *Request, entries []*entry) error {
-	if s.Validation.Mode(req.source()) == ValidateOff {
+	if s.Validation.Mode(req.source()) == ValidateOff && len(s.rules) == 0 {
 		return nil
 	}
 	var rejected []fhir.Issue

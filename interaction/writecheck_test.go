@@ -172,3 +172,34 @@ func TestOnCommit(t *testing.T) {
 		t.Errorf("hooks saw %v, want the two stored Patients", seen)
 	}
 }
+
+// TestWriteRule: a write rule refuses a resource whatever the validation mode, in a plain
+// write and in a transaction (naming the entry), and leaves other types alone.
+func TestWriteRule(t *testing.T) {
+	svc := writeCheckService(t, "off", "")
+	svc.AddWriteRule("Patient", func(res *fhir.Resource) *fhir.Error {
+		if res.Root.Text("gender") == "unknown" {
+			return fhir.Errorf(422, fhir.IssueBusinessRule, "gender must be known here")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	put := func(path, body string) *interaction.Response {
+		return svc.Do(ctx, &interaction.Request{Method: "PUT", Path: path, Body: []byte(body)})
+	}
+	if r := put("Patient/a", `{"resourceType":"Patient","id":"a","gender":"unknown"}`); r.Status != 422 {
+		t.Fatalf("refused write: %d %s", r.Status, r.Body)
+	}
+	if r := put("Patient/b", `{"resourceType":"Patient","id":"b","gender":"female"}`); r.Status != 201 {
+		t.Fatalf("allowed write: %d %s", r.Status, r.Body)
+	}
+	r := svc.Do(ctx, &interaction.Request{Method: "POST", Body: []byte(`{"resourceType":"Bundle","type":"transaction","entry":[
+		{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"}},"request":{"method":"POST","url":"Observation"}},
+		{"resource":{"resourceType":"Patient","gender":"unknown"},"request":{"method":"POST","url":"Patient"}}]}`)})
+	if r.Status != 422 || !strings.Contains(string(r.Body), "Bundle.entry[1]") {
+		t.Fatalf("transaction: %d %s", r.Status, r.Body)
+	}
+	if n := patientCount(t, svc); n != 1 {
+		t.Errorf("%d patients, want 1", n)
+	}
+}

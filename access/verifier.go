@@ -312,7 +312,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	}
 	alg, ok := jwa.LookupSignatureAlgorithm(h.Alg)
 	if !ok {
-		return nil, tokenErr(ErrAlgorithm, "alg %s is not implemented", quote(h.Alg))
+		return nil, tokenErr(ErrAlgorithm, "alg %s is not supported by this server", quote(h.Alg))
 	}
 	verified := false
 	for _, k := range keys {

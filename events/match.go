@@ -213,13 +213,13 @@ func memFilterMatch(typ string, f *search.Filter, id string, ix *search.Index) b
 			}
 		case "number":
 			for _, r := range ix.Numbers {
-				if r.Param == pid && numberMatch(finite(r.Value), finite(r.Lo), finite(r.Hi), v) {
+				if r.Param == pid && numberMatch(search.Finite(r.Value), search.Finite(r.Lo), search.Finite(r.Hi), v) {
 					return true
 				}
 			}
 		case "quantity":
 			for _, r := range ix.Quantities {
-				if r.Param == pid && numberMatch(finite(r.Value), finite(r.Lo), finite(r.Hi), v) && unitMatch(r, v) {
+				if r.Param == pid && numberMatch(search.Finite(r.Value), search.Finite(r.Lo), search.Finite(r.Hi), v) && unitMatch(r, v) {
 					return true
 				}
 			}
@@ -385,20 +385,9 @@ func dateMatch(lo, hi int64, v search.Value) bool {
 			gap = -gap
 		}
 		gap /= 10
-		return lo <= satAdd(vhi, gap) && hi >= satAdd(vlo, -gap)
+		return lo <= search.SaturatingAdd(vhi, gap) && hi >= search.SaturatingAdd(vlo, -gap)
 	}
 	return false
-}
-
-func satAdd(a, d int64) int64 {
-	s := a + d
-	if d > 0 && s < a {
-		return math.MaxInt64
-	}
-	if d < 0 && s > a {
-		return math.MinInt64
-	}
-	return s
 }
 
 // numberMatch compares a row's value and precision range with a number value.
@@ -455,17 +444,4 @@ func uriMatch(uri, modifier, u string) bool {
 		return false
 	}
 	return uri == u
-}
-
-// finite clamps infinities as the store does when it writes index rows.
-func finite(f float64) float64 {
-	switch {
-	case math.IsInf(f, 1):
-		return math.MaxFloat64
-	case math.IsInf(f, -1):
-		return -math.MaxFloat64
-	case math.IsNaN(f):
-		return 0
-	}
-	return f
 }

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -126,4 +127,32 @@ func buildLatinFold() [0x180 - 0xC0]string {
 	set(0x179, 0x17E, "z")
 	set(0x17F, 0x17F, "s")
 	return t
+}
+
+// Finite is the value the store keeps for a number or quantity bound: ±Inf clamped to the
+// largest finite values (not every backend stores infinities; the clamped value still sorts
+// beyond every real number) and NaN to 0. Matching in memory must clamp alike.
+func Finite(f float64) float64 {
+	switch {
+	case math.IsInf(f, 1):
+		return math.MaxFloat64
+	case math.IsInf(f, -1):
+		return -math.MaxFloat64
+	case math.IsNaN(f):
+		return 0
+	}
+	return f
+}
+
+// SaturatingAdd adds d to a date bound (µs) without wrapping past the int64 range, as the
+// approximate prefix (ap) widens a range.
+func SaturatingAdd(a, d int64) int64 {
+	s := a + d
+	if d > 0 && s < a {
+		return math.MaxInt64
+	}
+	if d < 0 && s > a {
+		return math.MinInt64
+	}
+	return s
 }

@@ -66,20 +66,6 @@ func (b *rowBuffer) addEvent(typ, id string, version int64, action store.EventAc
 	t.args = append(t.args, typ, id, version, int(action), at)
 }
 
-// finite keeps ±Inf out of the database (not every backend stores them); the clamped value
-// still sorts beyond every real number.
-func finite(f float64) float64 {
-	switch {
-	case math.IsInf(f, 1):
-		return math.MaxFloat64
-	case math.IsInf(f, -1):
-		return -math.MaxFloat64
-	case math.IsNaN(f):
-		return 0
-	}
-	return f
-}
-
 func (b *rowBuffer) add(rid int64, ix *search.Index, pd *patientDateSpec) {
 	b.init()
 	t := &b.tables
@@ -93,10 +79,10 @@ func (b *rowBuffer) add(rid int64, ix *search.Index, pd *patientDateSpec) {
 		t[2].args = append(t[2].args, rid, r.Param, r.Lo, r.Hi)
 	}
 	for _, r := range ix.Numbers {
-		t[3].args = append(t[3].args, rid, r.Param, finite(r.Value), finite(r.Lo), finite(r.Hi))
+		t[3].args = append(t[3].args, rid, r.Param, search.Finite(r.Value), search.Finite(r.Lo), search.Finite(r.Hi))
 	}
 	for _, r := range ix.Quantities {
-		t[4].args = append(t[4].args, rid, r.Param, r.System, r.Code, r.Unit, finite(r.Value), finite(r.Lo), finite(r.Hi))
+		t[4].args = append(t[4].args, rid, r.Param, r.System, r.Code, r.Unit, search.Finite(r.Value), search.Finite(r.Lo), search.Finite(r.Hi))
 	}
 	for _, r := range ix.References {
 		t[5].args = append(t[5].args, rid, r.Param, r.TargetType, r.TargetID, r.URL, r.Version)
@@ -108,9 +94,9 @@ func (b *rowBuffer) add(rid int64, ix *search.Index, pd *patientDateSpec) {
 		var p [3]search.CompositePart
 		copy(p[:], r.Parts)
 		t[7].args = append(t[7].args, rid, r.Param,
-			p[0].System, p[0].Code, finite(p[0].Lo), finite(p[0].Hi),
-			p[1].System, p[1].Code, finite(p[1].Lo), finite(p[1].Hi),
-			p[2].System, p[2].Code, finite(p[2].Lo), finite(p[2].Hi))
+			p[0].System, p[0].Code, search.Finite(p[0].Lo), search.Finite(p[0].Hi),
+			p[1].System, p[1].Code, search.Finite(p[1].Lo), search.Finite(p[1].Hi),
+			p[2].System, p[2].Code, search.Finite(p[2].Lo), search.Finite(p[2].Hi))
 	}
 	for _, id := range ix.Patients {
 		t[8].args = append(t[8].args, id, rid)

@@ -625,23 +625,12 @@ func (b *builder) dateCond(lo, hi string, v search.Value) {
 		}
 		gap /= 10
 		b.w(lo, " <= ")
-		b.arg(satAdd(vhi, gap))
+		b.arg(search.SaturatingAdd(vhi, gap))
 		b.w(" AND ", hi, " >= ")
-		b.arg(satAdd(vlo, -gap))
+		b.arg(search.SaturatingAdd(vlo, -gap))
 	default:
 		b.w("1 = 0")
 	}
-}
-
-func satAdd(a, d int64) int64 {
-	s := a + d
-	if d > 0 && s < a {
-		return math.MaxInt64
-	}
-	if d < 0 && s > a {
-		return math.MinInt64
-	}
-	return s
 }
 
 // numberCond compares a row's value (and its precision range lo..hi) with a search number.

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/concord-health/concord/store/sqlite"
 )
 
 // FileName is the audit database inside the data directory: a governance record kept apart
@@ -112,36 +112,19 @@ func openSQLite(ctx context.Context, dir string, fullSync bool) (*Log, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, FileName)
-	syncPragma := "synchronous(NORMAL)"
+	var extra []string
 	if fullSync {
-		syncPragma = "synchronous(FULL)"
+		extra = append(extra, "synchronous(FULL)")
 	}
-	pragmas := url.Values{}
-	// A large autocheckpoint interval, as the clinical store has: checkpoints run inside a
-	// commit, and fewer of them cost less in all.
-	for _, p := range []string{"journal_mode(WAL)", syncPragma, "busy_timeout(10000)", "wal_autocheckpoint(10000)"} {
-		pragmas.Add("_pragma", p)
-	}
-	dsn := "file:" + path + "?" + pragmas.Encode()
-	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	write, read, err := sqlite.Pools(path, 2, extra...)
 	if err != nil {
 		return nil, err
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
 	if err := createSchema(ctx, write, false); err != nil {
 		write.Close()
+		read.Close()
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", dsn+"&mode=ro")
-	if err != nil {
-		write.Close()
-		return nil, err
-	}
-	read.SetMaxOpenConns(2)
-	read.SetMaxIdleConns(2)
-	read.SetConnMaxLifetime(0)
 	l := &Log{write: write, read: read}
 	// Single-row inserts prepared once: SQLite would otherwise parse a multi-row statement of
 	// every batch size anew, which costs more than stepping a prepared one per row.

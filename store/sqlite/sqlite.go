@@ -46,36 +46,46 @@ func Open(ctx context.Context, dir string) (*sqlstore.DB, error) {
 	return OpenFile(ctx, filepath.Join(dir, FileName))
 }
 
-// OpenFile opens the store in one database file.
-func OpenFile(ctx context.Context, path string) (*sqlstore.DB, error) {
+// Pools opens a SQLite database file the way Concord uses one: WAL, one write connection
+// that takes the write lock at BEGIN (SQLite serialises writes anyway, and one connection
+// keeps prepared statements and its page cache warm), and up to readers read-only
+// connections. pragmas are applied after the defaults, so "synchronous(FULL)" overrides
+// theirs.
+func Pools(path string, readers int, pragmas ...string) (write, read *sql.DB, err error) {
 	// synchronous=NORMAL in WAL mode loses at most the last commits on power failure, never
-	// consistency; busy_timeout covers checkpoints racing readers.
-	pragmas := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)",
-		"foreign_keys(OFF)", "cache_size(-65536)", "temp_store(MEMORY)", "wal_autocheckpoint(10000)"} {
-		pragmas.Add("_pragma", p)
+	// consistency; busy_timeout covers checkpoints racing readers; a large autocheckpoint
+	// interval means fewer checkpoints, which run inside a commit.
+	q := url.Values{}
+	for _, p := range append([]string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)",
+		"wal_autocheckpoint(10000)"}, pragmas...) {
+		q.Add("_pragma", p)
 	}
-	dsn := "file:" + path + "?" + pragmas.Encode()
-	write, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
-	if err != nil {
-		return nil, err
+	dsn := "file:" + path + "?" + q.Encode()
+	if write, err = sql.Open("sqlite", dsn+"&_txlock=immediate"); err != nil {
+		return nil, nil, err
 	}
-	// One writer: SQLite serialises writes anyway, and one connection keeps the write path's
-	// statements prepared and its page cache warm.
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	read, err := sql.Open("sqlite", dsn+"&mode=ro")
-	if err != nil {
+	if read, err = sql.Open("sqlite", dsn+"&mode=ro"); err != nil {
 		write.Close()
+		return nil, nil, err
+	}
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	read.SetConnMaxLifetime(0)
+	return write, read, nil
+}
+
+// OpenFile opens the store in one database file.
+func OpenFile(ctx context.Context, path string) (*sqlstore.DB, error) {
+	// Searches and reads run on the engine reader's connections; the read pool serves only
+	// history and vread, so two connections (each with its own page cache) suffice.
+	write, read, err := Pools(path, 2, "foreign_keys(OFF)", "cache_size(-65536)", "temp_store(MEMORY)")
+	if err != nil {
 		return nil, err
 	}
-	// Searches and reads run on the engine reader's connections; this pool serves only
-	// history and vread, so two connections (each with its own page cache) suffice.
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	read.SetMaxOpenConns(2)
-	read.SetMaxIdleConns(2)
-	read.SetConnMaxLifetime(0)
 	d := dialect
 	d.NewReader = func() (sqlstore.Reader, error) { return newEngineReader(path, n) }
 	db, err := sqlstore.Open(ctx, write, read, &d)

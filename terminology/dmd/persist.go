@@ -1,7 +1,6 @@
 package dmd
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
@@ -11,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/concord-health/concord/terminology/release"
 )
 
 // IndexFile is where Save writes a release and Open reads it, relative to the data
@@ -36,57 +37,27 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // temporary file, syncs it and renames it over the old one, so a failed or interrupted save
 // leaves the previous release readable.
 func (r *Release) Save(dir string) error {
-	path := filepath.Join(dir, IndexFile)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("dmd: %w", err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".dmd-*.idx")
+	err := release.WriteFileAtomic(filepath.Join(dir, IndexFile), func(w io.Writer) error {
+		crc := crc32.New(crcTable)
+		cw := &countingWriter{w: io.MultiWriter(w, crc)}
+		var hdr [headerSize]byte
+		copy(hdr[:], indexMagic)
+		binary.LittleEndian.PutUint32(hdr[len(indexMagic):], indexVersion)
+		cw.Write(hdr[:])
+		if err := gob.NewEncoder(cw).Encode(&r.idx); err != nil {
+			return err
+		}
+		if cw.err != nil {
+			return cw.err
+		}
+		var trailer [trailerSize]byte
+		binary.LittleEndian.PutUint64(trailer[:8], uint64(cw.n))
+		binary.LittleEndian.PutUint32(trailer[8:], crc.Sum32())
+		_, err := w.Write(trailer[:])
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("dmd: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	crc := crc32.New(crcTable)
-	bw := bufio.NewWriterSize(f, 1<<20)
-	cw := &countingWriter{w: io.MultiWriter(bw, crc)}
-	var hdr [headerSize]byte
-	copy(hdr[:], indexMagic)
-	binary.LittleEndian.PutUint32(hdr[len(indexMagic):], indexVersion)
-	cw.Write(hdr[:])
-	if err := gob.NewEncoder(cw).Encode(&r.idx); err != nil {
-		return fmt.Errorf("dmd: writing %s: %w", tmp, err)
-	}
-	if cw.err != nil {
-		return fmt.Errorf("dmd: writing %s: %w", tmp, cw.err)
-	}
-	var trailer [trailerSize]byte
-	binary.LittleEndian.PutUint64(trailer[:8], uint64(cw.n))
-	binary.LittleEndian.PutUint32(trailer[8:], crc.Sum32())
-	if _, err := bw.Write(trailer[:]); err != nil {
-		return fmt.Errorf("dmd: writing %s: %w", tmp, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("dmd: writing %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("dmd: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("dmd: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("dmd: %w", err)
-	}
-	ok = true
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // make the rename durable where the platform allows
-		d.Close()
 	}
 	return nil
 }

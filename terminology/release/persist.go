@@ -1,8 +1,10 @@
 package release
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -13,14 +15,22 @@ import (
 // system of the kind asked for.
 var ErrNoIndex = errors.New("no saved code system")
 
-// Save writes a resource as JSON to dataDir/name, atomically: a temporary file in the same
-// folder, synced, then renamed over the old one, so a reader sees the old file or the new
-// one, never part of either.
+// Save writes a resource as JSON to dataDir/name, atomically (WriteFileAtomic).
 func Save(dataDir, name string, res *fhir.Resource) error {
 	if res == nil || res.Root == nil {
 		return errors.New("release: no resource to save")
 	}
-	path := filepath.Join(dataDir, filepath.FromSlash(name))
+	return WriteFileAtomic(filepath.Join(dataDir, filepath.FromSlash(name)), func(w io.Writer) error {
+		_, err := w.Write(res.Bytes())
+		return err
+	})
+}
+
+// WriteFileAtomic writes a file through write (buffered), atomically: a temporary file in
+// the same folder (created with its parents), synced, then renamed over the old one, so a
+// reader sees the old file or the new one, never part of either, and an interrupted write
+// leaves the old one in place.
+func WriteFileAtomic(path string, write func(w io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -37,7 +47,11 @@ func Save(dataDir, name string, res *fhir.Resource) error {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(res.Bytes()); err != nil {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := write(bw); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {

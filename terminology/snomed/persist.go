@@ -1,7 +1,6 @@
 package snomed
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"unsafe"
+
+	"github.com/concord-health/concord/terminology/release"
 )
 
 // The index file: a header (magic, format version, byte-order mark), then each field of
@@ -33,7 +34,7 @@ var ErrNoIndex = errors.New("snomed: no SNOMED CT index")
 // codec writes the fields of an Edition, or reads them back, in the order layout visits.
 type codec struct {
 	// encoding
-	w   *bufio.Writer
+	w   io.Writer
 	crc uint32
 	off int
 	// decoding
@@ -227,54 +228,24 @@ func (e *Edition) Save(dir string) error {
 	if !littleEndian() {
 		return errors.New("snomed: index files are written on little-endian machines only")
 	}
-	path := filepath.Join(dir, IndexFile)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".snomed-*.idx")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
+	err := release.WriteFileAtomic(filepath.Join(dir, IndexFile), func(w io.Writer) error {
+		c := &codec{w: w}
+		c.write([]byte(indexMagic))
+		var hdr [8]byte
+		binary.LittleEndian.PutUint32(hdr[:4], indexVersion)
+		binary.LittleEndian.PutUint32(hdr[4:], byteOrder)
+		c.write(hdr[:])
+		e.layout(c)
+		c.align()
+		var sum [8]byte
+		binary.LittleEndian.PutUint32(sum[:], c.crc)
+		if c.err == nil {
+			_, c.err = c.w.Write(sum[:])
 		}
-	}()
-	c := &codec{w: bufio.NewWriterSize(f, 1<<20)}
-	c.write([]byte(indexMagic))
-	var hdr [8]byte
-	binary.LittleEndian.PutUint32(hdr[:4], indexVersion)
-	binary.LittleEndian.PutUint32(hdr[4:], byteOrder)
-	c.write(hdr[:])
-	e.layout(c)
-	c.align()
-	var sum [8]byte
-	binary.LittleEndian.PutUint32(sum[:], c.crc)
-	if c.err == nil {
-		_, c.err = c.w.Write(sum[:])
-	}
-	if c.err == nil {
-		c.err = c.w.Flush()
-	}
-	if c.err != nil {
-		return fmt.Errorf("snomed: writing %s: %w", tmp, c.err)
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // make the rename durable where the platform allows
-		d.Close()
+		return c.err
+	})
+	if err != nil {
+		return fmt.Errorf("snomed: %w", err)
 	}
 	return nil
 }

@@ -105,13 +105,7 @@ func codeTitle(v val) string {
 // document number (TXA-12), so an edit updates the document it edits
 // (TXA[DocumentReference], OBX[DocumentReference]).
 func mapMDM(m *mapper) error {
-	if err := m.onePatient(); err != nil {
-		return err
-	}
-	if err := m.mapPatient(false); err != nil {
-		return err
-	}
-	if err := m.mapEncounter(false); err != nil {
+	if err := m.ensurePatientAndEncounter(); err != nil {
 		return err
 	}
 	txa := m.msg.Segment("TXA")
@@ -268,13 +262,7 @@ func mapMDM(m *mapper) error {
 // ServiceRequest found by placer order number (ORC[ServiceRequest],
 // OBR[ServiceRequest], NTE[ServiceRequest]).
 func mapOrder(m *mapper) error {
-	if err := m.onePatient(); err != nil {
-		return err
-	}
-	if err := m.mapPatient(false); err != nil {
-		return err
-	}
-	if err := m.mapEncounter(false); err != nil {
+	if err := m.ensurePatientAndEncounter(); err != nil {
 		return err
 	}
 	n := 0

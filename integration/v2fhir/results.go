@@ -120,16 +120,23 @@ func (m *mapper) orderIdentifiers(o orderIDs, preferPlacer bool) (ids []any, key
 	return ids, key
 }
 
-// mapORU maps ORU^R01: each OBR is a DiagnosticReport with its OBX
-// Observations (OBR[DiagnosticReport], OBX[Observation], NTE[Observation]).
-func mapORU(m *mapper) error {
+// ensurePatientAndEncounter is what result, document and order messages start with: the
+// message is about one patient, who (and whose visit, when PV1 names one) is made sure to
+// exist without overwriting what ADT wrote.
+func (m *mapper) ensurePatientAndEncounter() error {
 	if err := m.onePatient(); err != nil {
 		return err
 	}
 	if err := m.mapPatient(false); err != nil {
 		return err
 	}
-	if err := m.mapEncounter(false); err != nil {
+	return m.mapEncounter(false)
+}
+
+// mapORU maps ORU^R01: each OBR is a DiagnosticReport with its OBX
+// Observations (OBR[DiagnosticReport], OBX[Observation], NTE[Observation]).
+func mapORU(m *mapper) error {
+	if err := m.ensurePatientAndEncounter(); err != nil {
 		return err
 	}
 	groups := m.orderGroups()

@@ -128,30 +128,30 @@ func nth(s string, sep byte, n int) (string, bool) {
 // terser: "PID-5" is the first component of the first repetition of PID-5.
 // MSH-1 and MSH-2 return the delimiters themselves.
 func (m *Message) Get(path string) string {
-	p, err := ParsePath(path)
-	if err != nil || p.Segment == "" {
-		return ""
+	if s, p := m.at(path); s != nil {
+		return s.get(p)
 	}
-	s := m.occurrence(p.Segment, p.Occurrence)
-	if s == nil {
-		return ""
-	}
-	return s.get(p)
+	return ""
 }
 
 // Raw returns the encoded text at exactly the level path names: a whole
 // field with all its repetitions, one repetition, a component or a
 // subcomponent ("" when absent).
 func (m *Message) Raw(path string) string {
+	if s, p := m.at(path); s != nil {
+		return s.rawAt(p)
+	}
+	return ""
+}
+
+// at finds the segment a message-level path names; nil when the path is malformed, names
+// no segment, or the segment is absent.
+func (m *Message) at(path string) (*Segment, Path) {
 	p, err := ParsePath(path)
 	if err != nil || p.Segment == "" {
-		return ""
+		return nil, p
 	}
-	s := m.occurrence(p.Segment, p.Occurrence)
-	if s == nil {
-		return ""
-	}
-	return s.rawAt(p)
+	return m.occurrence(p.Segment, p.Occurrence), p
 }
 
 func (m *Message) occurrence(name string, occ int) *Segment {

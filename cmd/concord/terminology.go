@@ -66,16 +66,25 @@ func terminologyFlags(kind string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, data
 }
 
-func loadSNOMED(args []string, stderr io.Writer) error {
-	fs, data := terminologyFlags("snomed", stderr)
-	module := fs.String("module", "", "the edition's module id for the version URI, e.g. 83821000000107 for the UK edition (default: the module holding most concepts of the last release)")
-	noCheck := fs.Bool("no-check-digits", false, "accept SCTIDs whose check digit or partition is wrong (hand-made test content only)")
+// parseRelease parses a load's flags; the release paths are the arguments left, and there
+// must be one at least.
+func parseRelease(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errors.New("no release to load")
+	}
+	return nil
+}
+
+func loadSNOMED(args []string, stderr io.Writer) error {
+	fs, data := terminologyFlags("snomed", stderr)
+	module := fs.String("module", "", "the edition's module id for the version URI, e.g. 83821000000107 for the UK edition (default: the module holding most concepts of the last release)")
+	noCheck := fs.Bool("no-check-digits", false, "accept SCTIDs whose check digit or partition is wrong (hand-made test content only)")
+	if err := parseRelease(fs, args); err != nil {
+		return err
 	}
 	opts := snomed.Options{NoCheckDigits: *noCheck}
 	if *module != "" {
@@ -115,12 +124,8 @@ func loadSNOMED(args []string, stderr io.Writer) error {
 
 func loadDMD(args []string, stderr io.Writer) error {
 	fs, data := terminologyFlags("dmd", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRelease(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("no release to load")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -144,12 +149,8 @@ func loadDMD(args []string, stderr io.Writer) error {
 // CodeSystems: the release becomes one CodeSystem resource saved in the data directory.
 func loadClassification(kind string, args []string, stderr io.Writer) error {
 	fs, data := terminologyFlags(kind, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseRelease(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("no release to load")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -234,13 +234,13 @@ func scanCursors(rows *sql.Rows) ([]store.EventCursor, error) {
 	return out, rows.Err()
 }
 
-// cursorTx runs fn in a write transaction of the store (through group commit on SQLite).
-func (db *DB) cursorTx(ctx context.Context, fn func(t *tx) error) error {
-	return db.Update(ctx, func(stx store.Tx) error { return fn(stx.(*tx)) })
+func (t *tx) cursor(ctx context.Context, name string) (*store.EventCursor, error) {
+	return readCursor(t.c(ctx), t.tx, t.db.d, name)
 }
 
-func (t *tx) cursor(ctx context.Context, name string) (*store.EventCursor, error) {
-	rows, err := t.tx.QueryContext(t.c(ctx), t.db.d.Rebind("SELECT "+eventCursorColumns+" FROM event_cursors WHERE name = ?"), name)
+// readCursor reads one cursor through q (a transaction or the read pool).
+func readCursor(ctx context.Context, q querier, d *Dialect, name string) (*store.EventCursor, error) {
+	rows, err := q.QueryContext(ctx, d.Rebind("SELECT "+eventCursorColumns+" FROM event_cursors WHERE name = ?"), name)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (db *DB) CreateCursors(ctx context.Context, names []string, seq int64) erro
 	if len(names) == 0 {
 		return nil
 	}
-	return db.cursorTx(ctx, func(t *tx) error {
+	return db.writeTx(ctx, func(t *tx) error {
 		for start := 0; start < len(names); start += maxCursorNames {
 			chunk := names[start:min(len(names), start+maxCursorNames)]
 			args := make([]any, 0, 2*len(chunk))
@@ -287,18 +287,7 @@ func (db *DB) CreateCursors(ctx context.Context, names []string, seq int64) erro
 
 // Cursor implements store.EventCursors.
 func (db *DB) Cursor(ctx context.Context, name string) (*store.EventCursor, error) {
-	rows, err := db.read.QueryContext(ctx, db.d.Rebind("SELECT "+eventCursorColumns+" FROM event_cursors WHERE name = ?"), name)
-	if err != nil {
-		return nil, err
-	}
-	list, err := scanCursors(rows)
-	if err != nil {
-		return nil, err
-	}
-	if len(list) == 0 {
-		return nil, fmt.Errorf("%w: %s", store.ErrCursorNotFound, name)
-	}
-	return &list[0], nil
+	return readCursor(ctx, db.read, db.d, name)
 }
 
 // maxCursorNames bounds the names of one claim statement.
@@ -310,7 +299,7 @@ func (db *DB) ClaimCursors(ctx context.Context, owner string, names []string, no
 		return nil, errors.New("claiming event cursors needs an owner")
 	}
 	var out []store.EventCursor
-	err := db.cursorTx(ctx, func(t *tx) error {
+	err := db.writeTx(ctx, func(t *tx) error {
 		out = out[:0]
 		for start := 0; start < len(names); start += maxCursorNames {
 			chunk := names[start:min(len(names), start+maxCursorNames)]
@@ -351,7 +340,7 @@ const advanceCursor = "UPDATE event_cursors SET seq = CASE WHEN seq < ? THEN ? E
 
 // AdvanceCursor implements store.EventCursors.
 func (db *DB) AdvanceCursor(ctx context.Context, name, owner string, seq int64) error {
-	return db.cursorTx(ctx, func(t *tx) error {
+	return db.writeTx(ctx, func(t *tx) error {
 		n, err := t.execCount(ctx, advanceCursor, seq, seq, name, owner)
 		if err == nil && n == 0 {
 			err = fmt.Errorf("%w: %s", store.ErrCursorLost, name)
@@ -370,7 +359,7 @@ func (db *DB) AdvanceCursors(ctx context.Context, owner string, seqs map[string]
 		names = append(names, name)
 	}
 	sort.Strings(names) // rows in one order for every process
-	return db.cursorTx(ctx, func(t *tx) error {
+	return db.writeTx(ctx, func(t *tx) error {
 		for _, name := range names {
 			seq := seqs[name]
 			if _, err := t.execCount(ctx, "UPDATE event_cursors SET seq = ? WHERE name = ? AND owner = ? AND seq < ?", seq, name, owner, seq); err != nil {
@@ -384,7 +373,7 @@ func (db *DB) AdvanceCursors(ctx context.Context, owner string, seqs map[string]
 // FailCursor implements store.EventCursors.
 func (db *DB) FailCursor(ctx context.Context, name, owner, reason string, at time.Time) (*store.EventCursor, error) {
 	var c *store.EventCursor
-	err := db.cursorTx(ctx, func(t *tx) error {
+	err := db.writeTx(ctx, func(t *tx) error {
 		n, err := t.execCount(ctx, `UPDATE event_cursors SET attempts = attempts + 1, last_error = ?,
 			failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END WHERE name = ? AND owner = ?`,
 			reason, at.UnixMicro(), name, owner)
@@ -402,7 +391,7 @@ func (db *DB) FailCursor(ctx context.Context, name, owner, reason string, at tim
 
 // ReleaseCursors implements store.EventCursors.
 func (db *DB) ReleaseCursors(ctx context.Context, owner string, names ...string) error {
-	return db.cursorTx(ctx, func(t *tx) error {
+	return db.writeTx(ctx, func(t *tx) error {
 		const q = "UPDATE event_cursors SET owner = '', lease_until = 0 WHERE owner = ?"
 		if len(names) == 0 {
 			_, err := t.execCount(ctx, q, owner)
@@ -424,7 +413,7 @@ func (db *DB) ReleaseCursors(ctx context.Context, owner string, names ...string)
 
 // DeleteCursor implements store.EventCursors.
 func (db *DB) DeleteCursor(ctx context.Context, name string) error {
-	return db.cursorTx(ctx, func(t *tx) error {
+	return db.writeTx(ctx, func(t *tx) error {
 		_, err := t.execCount(ctx, "DELETE FROM event_cursors WHERE name = ?", name)
 		return err
 	})

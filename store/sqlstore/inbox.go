@@ -35,8 +35,9 @@ var inboxSchema = []string{
 
 const inboxColumns = "seq, channel, dedup, order_key, type, received, state, attempts, reason, updated, body"
 
-// inboxTx runs fn in a write transaction of the store (through group commit on SQLite).
-func (db *DB) inboxTx(ctx context.Context, fn func(t *tx) error) error {
+// writeTx runs fn in a write transaction of the store (through group commit on SQLite), for
+// the store's own tables beside the resources (the inbox, event cursors).
+func (db *DB) writeTx(ctx context.Context, fn func(t *tx) error) error {
 	return db.Update(ctx, func(stx store.Tx) error { return fn(stx.(*tx)) })
 }
 
@@ -49,7 +50,7 @@ func (db *DB) Receive(ctx context.Context, m *store.InboxMessage) (seq int64, du
 	if received.IsZero() {
 		received = time.Now()
 	}
-	err = db.inboxTx(ctx, func(t *tx) error {
+	err = db.writeTx(ctx, func(t *tx) error {
 		if m.DedupKey != "" {
 			err := t.queryRow(ctx, "SELECT seq FROM inbox WHERE channel = ? AND dedup = ?", m.Channel, m.DedupKey).Scan(&seq)
 			switch {
@@ -142,7 +143,7 @@ func (db *DB) inboxQuery(ctx context.Context, q string, args ...any) ([]*store.I
 
 // setInboxState moves a message from one of the states in from to state.
 func (db *DB) setInboxState(ctx context.Context, seq int64, state store.InboxState, reason string, attempt bool, from ...store.InboxState) error {
-	return db.inboxTx(ctx, func(t *tx) error { return t.setInboxState(ctx, seq, state, reason, attempt, from...) })
+	return db.writeTx(ctx, func(t *tx) error { return t.setInboxState(ctx, seq, state, reason, attempt, from...) })
 }
 
 func (t *tx) setInboxState(ctx context.Context, seq int64, state store.InboxState, reason string, attempt bool, from ...store.InboxState) error {
